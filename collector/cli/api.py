@@ -1,0 +1,1 @@
+"""`swisper-studio api` (not implemented yet)."""

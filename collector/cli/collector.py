@@ -1,0 +1,1 @@
+"""`swisper-studio collector` (not implemented yet)."""

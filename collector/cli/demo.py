@@ -1,0 +1,1 @@
+"""`swisper-studio demo` (not implemented yet)."""

@@ -1,0 +1,1 @@
+"""`swisper-studio migrate` (not implemented yet)."""

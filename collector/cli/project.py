@@ -1,0 +1,1 @@
+"""`swisper-studio project` (not implemented yet)."""

@@ -1,0 +1,1 @@
+"""`swisper-studio status` (not implemented yet)."""

@@ -1,0 +1,1 @@
+"""`swisper-studio tail` (not implemented yet)."""

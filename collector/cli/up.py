@@ -1,0 +1,1 @@
+"""`swisper-studio up` (not implemented yet)."""

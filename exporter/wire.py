@@ -1,0 +1,341 @@
+"""Wire format v1: one span event <-> one Redis stream entry.
+
+This module is the only contract between the exporter (app side) and the collector. It is
+documented in ``docs/wire-format.md``; any change to field names or body keys needs a new
+version number.
+
+A stream entry has flat fields, so ``redis-cli XRANGE`` stays readable::
+
+    v               b"1"
+    type            b"span_start" | b"span_end" | b"init_request"
+    project_id      the SwisperStudio project id (may be empty)
+    trace_id        32 lowercase hex digits
+    span_id         16 lowercase hex digits
+    parent_span_id  16 lowercase hex digits, or empty for a root span
+    body            one JSON object (orjson), described in docs/wire-format.md
+
+``init_request`` control entries carry ``request_id`` instead of span ids and an optional body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+WIRE_VERSION = 1
+SPAN_START = "span_start"
+SPAN_END = "span_end"
+INIT_REQUEST = "init_request"
+EVENT_TYPES = frozenset({SPAN_START, SPAN_END, INIT_REQUEST})
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_HEX16 = re.compile(r"^[0-9a-f]{16}$")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+
+Fields = dict[bytes, bytes]
+
+
+class WireFormatError(ValueError):
+    """A stream entry that is not a valid v1 event (the collector dead-letters these)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpanEvent:
+    """A decoded ``span_start`` or ``span_end`` entry."""
+
+    type: str
+    project_id: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str
+    start_time_unix_nano: int
+    end_time_unix_nano: int | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    status_code: str = "UNSET"
+    status_message: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    resource: dict[str, Any] = field(default_factory=dict)
+    scope: dict[str, Any] = field(default_factory=dict)
+    trace_state: str | None = None
+    version: int = WIRE_VERSION
+
+    @property
+    def is_end(self) -> bool:
+        return self.type == SPAN_END
+
+
+@dataclass(frozen=True, slots=True)
+class InitRequest:
+    """A decoded ``init_request`` control entry (end-to-end ping-pong)."""
+
+    request_id: str
+    project_id: str
+    body: dict[str, Any] = field(default_factory=dict)
+    version: int = WIRE_VERSION
+    type: str = INIT_REQUEST
+
+
+def format_trace_id(trace_id: int) -> str:
+    return f"{trace_id:032x}"
+
+
+def format_span_id(span_id: int) -> str:
+    return f"{span_id:016x}"
+
+
+def _dumps(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        # Integers beyond 64 bits, NaN-like oddities or foreign types in attribute values:
+        # fall back to a slower path that stringifies what orjson refuses.
+        return orjson.dumps(_sanitize(obj), option=orjson.OPT_NON_STR_KEYS)
+
+
+def _sanitize(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sanitize(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    return str(value)
+
+
+def encode_resource(resource: Any) -> dict[str, Any]:
+    """The ``resource`` body member for an OTel ``Resource`` (cacheable per resource)."""
+    if resource is None:
+        return {}
+    return {"attributes": dict(resource.attributes), "schema_url": resource.schema_url or None}
+
+
+def encode_scope(scope: Any) -> dict[str, Any]:
+    if scope is None:
+        return {}
+    return {"name": scope.name, "version": scope.version, "schema_url": scope.schema_url or None}
+
+
+def _flat_fields(
+    event_type: str, project_id: str, trace_id: int, span_id: int, parent_id: int | None
+) -> Fields:
+    return {
+        b"v": b"1",
+        b"type": event_type.encode(),
+        b"project_id": project_id.encode(),
+        b"trace_id": format_trace_id(trace_id).encode(),
+        b"span_id": format_span_id(span_id).encode(),
+        b"parent_span_id": format_span_id(parent_id).encode() if parent_id else b"",
+    }
+
+
+def encode_span_start(
+    *,
+    project_id: str,
+    trace_id: int,
+    span_id: int,
+    parent_span_id: int | None,
+    name: str,
+    kind: str,
+    start_time_unix_nano: int,
+    attributes: Mapping[str, Any] | None,
+    resource: dict[str, Any] | None = None,
+    scope: dict[str, Any] | None = None,
+    trace_state: str | None = None,
+) -> Fields:
+    """Encode a ``span_start`` event from a snapshot taken in ``on_start``."""
+    body = {
+        "name": name,
+        "kind": kind,
+        "start_time_unix_nano": start_time_unix_nano,
+        "end_time_unix_nano": None,
+        "attributes": dict(attributes) if attributes else {},
+        "resource": resource or {},
+        "scope": scope or {},
+    }
+    if trace_state:
+        body["trace_state"] = trace_state
+    fields = _flat_fields(SPAN_START, project_id, trace_id, span_id, parent_span_id)
+    fields[b"body"] = _dumps(body)
+    return fields
+
+
+def encode_span_end(
+    span: ReadableSpan,
+    *,
+    project_id: str,
+    resource: dict[str, Any] | None = None,
+) -> Fields:
+    """Encode a finished OTel span as a ``span_end`` event."""
+    ctx = span.context
+    parent = span.parent
+    status = span.status
+    body: dict[str, Any] = {
+        "name": span.name,
+        "kind": span.kind.name,
+        "start_time_unix_nano": span.start_time,
+        "end_time_unix_nano": span.end_time,
+        "attributes": dict(span.attributes) if span.attributes else {},
+        "status": {"code": status.status_code.name, "message": status.description},
+        "events": [
+            {
+                "name": ev.name,
+                "time_unix_nano": ev.timestamp,
+                "attributes": dict(ev.attributes) if ev.attributes else {},
+            }
+            for ev in span.events
+        ],
+        "links": [
+            {
+                "trace_id": format_trace_id(link.context.trace_id),
+                "span_id": format_span_id(link.context.span_id),
+                "attributes": dict(link.attributes) if link.attributes else {},
+            }
+            for link in span.links
+        ],
+        "resource": resource if resource is not None else encode_resource(span.resource),
+        "scope": encode_scope(span.instrumentation_scope),
+    }
+    if ctx.trace_state:
+        body["trace_state"] = ctx.trace_state.to_header()
+    fields = _flat_fields(
+        SPAN_END, project_id, ctx.trace_id, ctx.span_id, parent.span_id if parent else None
+    )
+    fields[b"body"] = _dumps(body)
+    return fields
+
+
+def encode_init_request(request_id: str, project_id: str = "", **extra: Any) -> Fields:
+    """Encode an ``init_request`` control event (the collector answers via the ack key)."""
+    return {
+        b"v": b"1",
+        b"type": INIT_REQUEST.encode(),
+        b"project_id": project_id.encode(),
+        b"request_id": request_id.encode(),
+        b"body": _dumps(extra),
+    }
+
+
+def _text(fields: Mapping[Any, Any], key: str, *, required: bool = True) -> str:
+    value = fields.get(key.encode(), fields.get(key))
+    if value is None:
+        if required:
+            raise WireFormatError(f"missing field {key!r}")
+        return ""
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError as exc:
+            raise WireFormatError(f"field {key!r} is not UTF-8") from exc
+    return str(value)
+
+
+def _int_or_none(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WireFormatError(f"body.{name} must be an integer (unix ns), got {value!r}")
+    return value
+
+
+def decode_entry(fields: Mapping[Any, Any]) -> SpanEvent | InitRequest:
+    """Decode one stream entry (bytes or str keys). Raises ``WireFormatError`` if malformed."""
+    version = _text(fields, "v")
+    if version != "1":
+        raise WireFormatError(f"unsupported wire version {version!r}")
+    event_type = _text(fields, "type")
+    if event_type not in EVENT_TYPES:
+        raise WireFormatError(f"unknown event type {event_type!r}")
+    project_id = _text(fields, "project_id", required=False)
+    raw_body = fields.get(b"body", fields.get("body"))
+    try:
+        body = orjson.loads(raw_body) if raw_body else {}
+    except orjson.JSONDecodeError as exc:
+        raise WireFormatError(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise WireFormatError("body must be a JSON object")
+
+    if event_type == INIT_REQUEST:
+        request_id = _text(fields, "request_id")
+        if not request_id:
+            raise WireFormatError("init_request without request_id")
+        return InitRequest(request_id=request_id, project_id=project_id, body=body)
+
+    trace_id = _text(fields, "trace_id")
+    span_id = _text(fields, "span_id")
+    parent = _text(fields, "parent_span_id", required=False) or None
+    if not _HEX32.match(trace_id) or trace_id == _ZERO_TRACE:
+        raise WireFormatError(f"trace_id must be 32 lowercase hex digits, got {trace_id!r}")
+    if not _HEX16.match(span_id) or span_id == _ZERO_SPAN:
+        raise WireFormatError(f"span_id must be 16 lowercase hex digits, got {span_id!r}")
+    if parent is not None and not _HEX16.match(parent):
+        raise WireFormatError(f"parent_span_id must be 16 hex digits, got {parent!r}")
+
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise WireFormatError("body.name must be a string")
+    start = _int_or_none(body.get("start_time_unix_nano"), "start_time_unix_nano")
+    if start is None:
+        raise WireFormatError("body.start_time_unix_nano is required")
+    end = _int_or_none(body.get("end_time_unix_nano"), "end_time_unix_nano")
+    if event_type == SPAN_END and end is None:
+        raise WireFormatError("span_end without end_time_unix_nano")
+    attributes = body.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise WireFormatError("body.attributes must be an object")
+    status = body.get("status") or {}
+    if not isinstance(status, dict):
+        raise WireFormatError("body.status must be an object")
+    events = body.get("events") or []
+    links = body.get("links") or []
+    if not isinstance(events, Sequence) or not isinstance(links, Sequence):
+        raise WireFormatError("body.events and body.links must be arrays")
+    return SpanEvent(
+        type=event_type,
+        project_id=project_id,
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent,
+        name=name,
+        kind=str(body.get("kind") or "INTERNAL"),
+        start_time_unix_nano=start,
+        end_time_unix_nano=end,
+        attributes=attributes,
+        status_code=str(status.get("code") or "UNSET"),
+        status_message=status.get("message"),
+        events=list(events),
+        links=list(links),
+        resource=body.get("resource") or {},
+        scope=body.get("scope") or {},
+        trace_state=body.get("trace_state"),
+    )
+
+
+# Redis keys of the health protocol (consumer heartbeat, init_request ping-pong, write check).
+# They mirror the original design's names; the heartbeat is one key per consumer, since a
+# single key let several collectors overwrite each other.
+HEARTBEAT_PREFIX = "swisper_studio:consumer:heartbeat:"
+INIT_ACK_PREFIX = "swisper_studio:init_ack:"
+HEALTH_CHECK_STREAM = "observability:health_check"
+
+
+def heartbeat_key(group: str, consumer: str) -> str:
+    """Key a collector refreshes every few seconds (JSON value, TTL)."""
+    return f"{HEARTBEAT_PREFIX}{group}:{consumer}"
+
+
+def init_ack_key(request_id: str) -> str:
+    """Key a collector sets when it has processed the ``init_request`` with this id."""
+    return f"{INIT_ACK_PREFIX}{request_id}"
