@@ -1,1 +1,117 @@
-"""`swisper-studio demo` (not implemented yet)."""
+"""``swisper-studio demo``: run the demo agent, traced into the Redis stream.
+
+The instrumentation and the demo agent (LangGraph) are imported inside the command: the
+collector package never imports the instrumentation at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from swisper_studio.collector.allinone import DEFAULT_DATA_DIR
+from swisper_studio.collector.cli._app import app
+from swisper_studio.collector.cli._local import local_project_id, local_settings
+
+DEFAULT_RUNS = 24
+
+
+def run_demo_traffic(
+    *,
+    redis_url: str,
+    stream_name: str,
+    project_id: str,
+    runs: int,
+    console: Console,
+    session_prefix: str = "demo",
+) -> tuple[Any, dict[str, Any], bool]:
+    """Run the instrumented demo agent ``runs`` times; returns (summary, stats, flushed)."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from swisper_studio.demo import build_demo_graph, run_demo
+    from swisper_studio.exporter import RedisStreamSpanProcessor
+    from swisper_studio.instrumentation import instrument_langgraph, uninstrument_langgraph
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "swisper-studio-demo"}))
+    processor = RedisStreamSpanProcessor(
+        redis_url=redis_url, stream_name=stream_name, project_id=project_id
+    )
+    provider.add_span_processor(processor)
+    instrument_langgraph(tracer_provider=provider)
+    try:
+        graph = build_demo_graph()
+        with Progress(
+            TextColumn("[bold]demo agent"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("runs", total=runs, last="")
+
+            def advance(outcome: Any) -> None:
+                mark = "[red]error[/]" if outcome.error else "[green]ok[/]"
+                label = f"{mark} {outcome.spec.user_id}/{outcome.spec.session_id}"
+                progress.update(task, advance=1, last=label)
+
+            summary = run_demo(runs, graph=graph, session_prefix=session_prefix, on_run=advance)
+    finally:
+        flushed = provider.force_flush(timeout_millis=15_000)
+        stats = dict(processor.stats())
+        uninstrument_langgraph()
+        provider.shutdown()
+    return summary, stats, flushed
+
+
+def print_demo_result(console: Console, summary: Any, stats: dict[str, Any], flushed: bool) -> None:
+    console.print(
+        f"{summary.runs} runs ({summary.failed} ended in an error, on purpose), "
+        f"{len(summary.users)} users, {len(summary.sessions)} sessions"
+    )
+    table = Table(title="exporter", show_header=True)
+    table.add_column("counter")
+    table.add_column("value", justify="right")
+    for key, value in stats.items():
+        table.add_row(str(key), str(value))
+    console.print(table)
+    if not flushed:
+        console.print("[yellow]force_flush timed out: some span events may still be queued")
+
+
+@app.command()
+def demo(
+    runs: Annotated[int, typer.Option("--runs", "-n", min=0, help="Agent runs.")] = DEFAULT_RUNS,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Redis URL (default: SWISPER_STUDIO_REDIS_URL / `up`).")
+    ] = None,
+    project_id: Annotated[
+        str | None, typer.Option(help="Project id (default: SWISPER_STUDIO_PROJECT_ID).")
+    ] = None,
+    stream_name: Annotated[str | None, typer.Option(help="Stream key.")] = None,
+    session_prefix: Annotated[str, typer.Option(help="Prefix of the session ids.")] = "demo",
+    data_dir: Annotated[
+        Path, typer.Option(help="Data folder of a running `swisper-studio up`.")
+    ] = Path(DEFAULT_DATA_DIR),
+) -> None:
+    """Run the demo LangGraph agent N times (sessions, users, tools, errors), traced to Redis."""
+    console = Console()
+    settings = local_settings(data_dir, redis_url=redis_url, stream_name=stream_name)
+    project = local_project_id(data_dir, project_id)
+    console.print(f"sending spans to {settings.redis_url} stream {settings.stream_name!r}")
+    summary, stats, flushed = run_demo_traffic(
+        redis_url=settings.redis_url,
+        stream_name=settings.stream_name,
+        project_id=project,
+        runs=runs,
+        console=console,
+        session_prefix=session_prefix,
+    )
+    print_demo_result(console, summary, stats, flushed)
+    if not flushed:
+        raise typer.Exit(1)
