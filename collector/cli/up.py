@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -116,6 +117,8 @@ def up(
     set. Prints the project's API key and the Studio URL; Ctrl-C stops every process it started.
     """
     configure_logging(verbose)
+    if not verbose:  # the terminal shows the summary; details are in --verbose and the logs
+        logging.getLogger().setLevel(logging.WARNING)
     console = Console()
     config = UpConfig(
         host=host,
