@@ -1,0 +1,1 @@
+_instruments = ("langgraph >= 0.3", "langchain-core >= 0.3")
