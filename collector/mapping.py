@@ -554,13 +554,16 @@ class MappedBatch:
         self.traces: dict[str, Row] = {}
 
     def add(self, event: SpanEvent) -> None:
+        """Map one event and fold it in; raises (leaving the batch unchanged) if it cannot."""
         obs = observation_row(event)
+        trace = trace_row(event, obs["level"])
         key = (obs["trace_id"], obs["id"])
         previous = self.observations.get(key)
-        self.observations[key] = obs if previous is None else fold_observation(previous, obs)
-        trace = trace_row(event, obs["level"])
         known = self.traces.get(trace["id"])
-        self.traces[trace["id"]] = trace if known is None else fold_trace(known, trace)
+        folded_obs = obs if previous is None else fold_observation(previous, obs)
+        folded_trace = trace if known is None else fold_trace(known, trace)
+        self.observations[key] = folded_obs
+        self.traces[trace["id"]] = folded_trace
 
     @property
     def project_ids(self) -> set[str]:

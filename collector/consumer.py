@@ -1,0 +1,519 @@
+"""The stream consumer: Redis consumer group -> folded rows -> PostgreSQL, at-least-once.
+
+Loop: ``XREADGROUP`` a batch, decode with the exporter's own decoder, fold start/end events per
+span, write the batch in one transaction, ``XACK`` only after the commit. Duplicates are
+harmless (the store's upserts are idempotent), so every failure path prefers redelivery:
+
+* PostgreSQL unavailable: the batch is kept in memory and retried with capped exponential
+  backoff; nothing is acked and nothing new is read until it commits.
+* Redis unavailable: reconnect with backoff; the group is re-created if Redis lost it.
+* A record the database refuses (after the per-record savepoint fallback): left pending and
+  retried shortly (``XCLAIM`` to itself, which counts a delivery); once it has been delivered
+  ``max_deliveries`` times it goes to the dead-letter stream and is acked.
+* An entry that cannot be decoded or mapped can never succeed: dead-lettered at once.
+* A dead consumer's entries: taken over with ``XAUTOCLAIM`` once idle for ``claim_idle_ms``.
+* SIGTERM / SIGINT: stop reading, finish (commit and ack) the batch in flight, delete the
+  heartbeat, return.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+import psycopg
+import redis
+from swisper_studio.collector import health
+from swisper_studio.collector.mapping import MappedBatch
+from swisper_studio.collector.migrate import migrate
+from swisper_studio.collector.settings import Settings
+from swisper_studio.collector.store import Store, StoreUnavailable
+from swisper_studio.exporter import wire
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+Entry = tuple[bytes, dict[bytes, bytes] | None]
+
+INIT_ACK_TTL_S = 30
+DEAD_LETTER_MAXLEN = 100_000
+BACKOFF_INITIAL_S = 0.1
+BACKOFF_MAX_S = 10.0
+_REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
+@dataclass
+class ConsumerStats:
+    """Counters of one consumer since it started (also published in its heartbeat)."""
+
+    processed: int = 0
+    """Entries stored (or answered) and acked."""
+    failed: int = 0
+    """Failed attempts of single entries (each may be retried)."""
+    dead_lettered: int = 0
+    batches: int = 0
+    claimed: int = 0
+    """Entries taken over from idle consumers (XAUTOCLAIM)."""
+    trimmed_pending: int = 0
+    """Pending entries that MAXLEN trimming deleted before they were acked."""
+    init_requests: int = 0
+    store_errors: int = 0
+    redis_errors: int = 0
+    last_batch_size: int = 0
+    last_batch_latency_ms: float = 0.0
+    avg_batch_latency_ms: float = 0.0
+    lag: int | None = None
+    pending: int | None = None
+    trimming_risk: bool = False
+
+
+class _Backoff:
+    """Capped exponential backoff whose sleeps end early when the consumer stops."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._delay = BACKOFF_INITIAL_S
+
+    def reset(self) -> None:
+        self._delay = BACKOFF_INITIAL_S
+
+    def wait(self) -> None:
+        self._stop.wait(self._delay)
+        self._delay = min(self._delay * 2, BACKOFF_MAX_S)
+
+
+class Consumer:
+    """One collector process's consumer in the group; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        run_migrations: bool = True,
+        redis_client: redis.Redis | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.settings = settings
+        self.run_migrations = run_migrations
+        self._redis = redis_client or redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.block_ms / 1000 + 10,
+            socket_connect_timeout=5,
+        )
+        self._store = store or Store(settings.database_url)
+        self._stop = threading.Event()
+        self._stats = ConsumerStats()
+        self._ready = False
+        self._migrated = not run_migrations
+        self._inflight: list[Entry] = []
+        self._retry_at: dict[bytes, float] = {}
+        self._next_claim = 0.0
+        self._next_heartbeat = 0.0
+        self._started_at = time.time()
+        self._warned_trimming = False
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def name(self) -> str:
+        return self.settings.consumer_name
+
+    def stats(self) -> dict[str, Any]:
+        """Counters as a dict (processed, failed, dead_lettered, batch latency, lag, ...)."""
+        return asdict(self._stats)
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the batch in flight (safe from signal handlers/threads)."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Consume until :meth:`stop` (or SIGTERM/SIGINT when run in the main thread)."""
+        restore = self._install_signal_handlers() if install_signal_handlers else {}
+        backoff = _Backoff(self._stop)
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.run_once()
+                    backoff.reset()
+                except StoreUnavailable as exc:
+                    self._stats.store_errors += 1
+                    logger.warning("PostgreSQL unavailable, retrying batch later: %s", exc)
+                    backoff.wait()
+                except _REDIS_ERRORS as exc:
+                    self._stats.redis_errors += 1
+                    self._ready = False
+                    logger.warning("Redis unavailable, reconnecting: %s", exc)
+                    backoff.wait()
+        finally:
+            self.close()
+            for signum, handler in restore.items():
+                signal.signal(signum, handler)
+
+    def run_once(self, block_ms: int | None = None) -> int:
+        """One loop step: set-up if needed, heartbeat, retries, claims, one read. Returns the
+        number of entries handled. Raises StoreUnavailable / redis errors for the caller's
+        backoff (nothing is acked in that case)."""
+        if not self._ready:
+            self.setup()
+        self._maybe_heartbeat()
+        if self._inflight:
+            return self._process(self._inflight)
+        handled = self._retry_failed()
+        if time.monotonic() >= self._next_claim:
+            handled += self.claim_stale()
+        block = self.settings.block_ms if block_ms is None else block_ms
+        entries = self._read(">", block or None)  # redis-py: BLOCK 0 would wait forever
+        handled += self._process(entries)
+        return handled
+
+    def setup(self) -> None:
+        """Ensure the group, apply migrations, connect the store, recover own pending."""
+        self.ensure_group()
+        if not self._migrated:
+            try:
+                applied = migrate(self.settings.database_url)
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"migrations: {exc}") from exc
+            if applied:
+                logger.info("applied migrations: %s", ", ".join(applied))
+            self._migrated = True
+        self._ready = True
+        self._recover_own_pending()
+
+    def ensure_group(self) -> None:
+        """``XGROUP CREATE <stream> <group> 0 MKSTREAM``; an existing group is fine."""
+        try:
+            self._redis.xgroup_create(
+                self.settings.stream_name, self.settings.group_name, id="0", mkstream=True
+            )
+            logger.info(
+                "created consumer group %s on %s",
+                self.settings.group_name,
+                self.settings.stream_name,
+            )
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def claim_stale(self) -> int:
+        """Take over entries idle longer than ``claim_idle_ms`` (dead consumers); process them."""
+        s = self.settings
+        self._next_claim = time.monotonic() + min(s.claim_idle_ms / 2000, 5.0)
+        handled, start = 0, "0-0"
+        while not self._stop.is_set():
+            reply = self._redis.xautoclaim(
+                s.stream_name, s.group_name, s.consumer_name, s.claim_idle_ms, start, s.batch_size
+            )
+            start, entries = reply[0], reply[1]
+            deleted = reply[2] if len(reply) > 2 else []
+            if deleted:
+                self._stats.trimmed_pending += len(deleted)
+                logger.warning(
+                    "%d pending entries were trimmed from %s before being acked (data lost)",
+                    len(deleted),
+                    s.stream_name,
+                )
+            if entries:
+                self._stats.claimed += len(entries)
+                logger.info("claimed %d idle pending entries", len(entries))
+                handled += self._process(entries)
+            if health.parse_id(start) == (0, 0) or not entries:
+                break
+        return handled
+
+    def heartbeat(self) -> dict[str, Any]:
+        """Write this consumer's heartbeat key now (value returned for tests)."""
+        s = self.settings
+        self._refresh_group_metrics()
+        now = time.time()
+        value = {
+            "consumer": s.consumer_name,
+            "group": s.group_name,
+            "stream": s.stream_name,
+            "timestamp": now,
+            "time": health.iso(now),
+            "started_at": health.iso(self._started_at),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            **self.stats(),
+        }
+        self._redis.set(
+            wire.heartbeat_key(s.group_name, s.consumer_name),
+            orjson.dumps(value),
+            px=int(s.heartbeat_ttl_s * 1000),
+        )
+        self._next_heartbeat = time.monotonic() + s.heartbeat_interval_s
+        return value
+
+    def close(self) -> None:
+        """Delete the heartbeat (best effort) and close connections."""
+        if self._inflight:
+            logger.warning(
+                "stopping with %d entries not stored: they stay pending for another consumer",
+                len(self._inflight),
+            )
+        try:
+            self._redis.delete(wire.heartbeat_key(self.settings.group_name, self.name))
+        except redis.RedisError:
+            pass
+        self._store.close()
+        try:
+            self._redis.close()
+        except redis.RedisError:
+            pass
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self, start: str, block_ms: int | None) -> list[Entry]:
+        s = self.settings
+        try:
+            reply = self._redis.xreadgroup(
+                s.group_name,
+                s.consumer_name,
+                {s.stream_name: start},
+                count=s.batch_size,
+                block=block_ms,
+            )
+        except redis.ResponseError as exc:
+            if "NOGROUP" in str(exc):  # Redis restarted without persistence, or stream deleted
+                logger.warning("consumer group vanished, re-creating it: %s", exc)
+                self._ready = False
+                return []
+            raise
+        if not reply:
+            return []
+        # RESP2: [[stream, entries]]; RESP3: {stream: [entries]}
+        if isinstance(reply, dict):
+            return next(iter(reply.values()))[0] if reply else []
+        return reply[0][1]
+
+    def _recover_own_pending(self) -> None:
+        """Entries this consumer name read but never acked (a restart with a fixed name)."""
+        start = "0"
+        while not self._stop.is_set():
+            entries = self._read(start, None)
+            if not entries:
+                return
+            self._process(entries)
+            start = entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0]
+
+    def _retry_failed(self) -> int:
+        now = time.monotonic()
+        due = [entry_id for entry_id, at in self._retry_at.items() if at <= now]
+        if not due:
+            return 0
+        for entry_id in due:
+            del self._retry_at[entry_id]
+        s = self.settings
+        entries = self._redis.xclaim(s.stream_name, s.group_name, s.consumer_name, 0, due)
+        return self._process([e for e in entries if e and e[1] is not None])
+
+    # ------------------------------------------------------------------ processing
+
+    def _process(self, entries: Sequence[Entry]) -> int:
+        """Decode, fold, store, answer pings, dead-letter, ack. All or nothing on outages."""
+        if not entries:
+            self._inflight = []
+            return 0
+        started = time.perf_counter()
+        self._inflight = list(entries)
+        poison: dict[bytes, str] = {}
+        spans: list[tuple[bytes, wire.SpanEvent]] = []
+        pings: list[wire.InitRequest] = []
+        batch = MappedBatch()
+        fields_of: dict[bytes, dict[bytes, bytes]] = {}
+        for entry_id, fields in entries:
+            if fields is None:  # deleted by trimming while pending
+                continue
+            fields_of[entry_id] = fields
+            try:
+                event = wire.decode_entry(fields)
+            except wire.WireFormatError as exc:
+                poison[entry_id] = f"undecodable: {exc}"
+                continue
+            if isinstance(event, wire.InitRequest):
+                pings.append(event)
+                continue
+            try:
+                batch.add(event)
+            except Exception as exc:  # a mapping bug or a hostile attribute: never retryable
+                poison[entry_id] = f"mapping failed: {type(exc).__name__}: {exc}"
+                continue
+            spans.append((entry_id, event))
+
+        failed = self._store_batch(batch, spans)
+        self._answer_pings(pings)
+        exhausted, gone = self._exhausted(failed)
+        for entry_id in gone:  # acked meanwhile by a consumer that took it over
+            failed.pop(entry_id)
+        dead = {**poison, **exhausted}
+        for entry_id in failed:
+            if entry_id not in dead:
+                self._retry_at[entry_id] = time.monotonic() + self._retry_delay()
+        ack_ids = [
+            entry_id for entry_id, _ in entries if entry_id not in failed or entry_id in dead
+        ]
+        self._finish(ack_ids, dead, fields_of)
+        self._stats.failed += len(failed) + len(poison)
+        self._stats.processed += len(ack_ids) - len(dead)
+        self._record_latency(len(entries), time.perf_counter() - started)
+        self._inflight = []
+        return len(entries)
+
+    def _store_batch(
+        self, batch: MappedBatch, spans: list[tuple[bytes, wire.SpanEvent]]
+    ) -> dict[bytes, str]:
+        """Write the batch; on a data error retry record by record. Returns refused ids."""
+        if not spans:
+            return {}
+        try:
+            self._store.write(batch)
+            return {}
+        except StoreUnavailable:
+            raise
+        except psycopg.Error as exc:
+            logger.warning(
+                "batch of %d events refused (%s), retrying record by record", len(spans), exc
+            )
+        records = []
+        for entry_id, event in spans:
+            single = MappedBatch()
+            single.add(event)
+            records.append((entry_id, single))
+        return self._store.write_each(records)
+
+    def _retry_delay(self) -> float:
+        return min(self.settings.claim_idle_ms / 1000, 1.0)
+
+    def _exhausted(self, failed: dict[bytes, str]) -> tuple[dict[bytes, str], set[bytes]]:
+        """Refused entries delivered ``max_deliveries`` times already (to dead-letter), and
+        refused entries no longer pending at all (nothing to do)."""
+        if not failed:
+            return {}, set()
+        s = self.settings
+        pipe = self._redis.pipeline(transaction=False)
+        for entry_id in failed:
+            pipe.xpending_range(s.stream_name, s.group_name, entry_id, entry_id, 1)
+        exhausted, gone = {}, set()
+        for entry_id, rows in zip(failed, pipe.execute(), strict=True):
+            if not rows:
+                gone.add(entry_id)
+                continue
+            deliveries = rows[0]["times_delivered"]
+            if deliveries >= s.max_deliveries:
+                exhausted[entry_id] = f"failed {deliveries} deliveries: {failed[entry_id]}"
+            else:
+                logger.warning(
+                    "entry %s failed (delivery %d of %d): %s",
+                    entry_id.decode(),
+                    deliveries,
+                    s.max_deliveries,
+                    failed[entry_id],
+                )
+        return exhausted, gone
+
+    def _answer_pings(self, pings: list[wire.InitRequest]) -> None:
+        if not pings:
+            return
+        s = self.settings
+        pipe = self._redis.pipeline(transaction=False)
+        for ping in pings:
+            answer = {
+                "status": "ok",
+                "request_id": ping.request_id,
+                "project_id": ping.project_id,
+                "consumer_name": s.consumer_name,
+                "group_name": s.group_name,
+                "timestamp": time.time(),
+            }
+            pipe.set(wire.init_ack_key(ping.request_id), orjson.dumps(answer), ex=INIT_ACK_TTL_S)
+        pipe.execute()
+        self._stats.init_requests += len(pings)
+
+    def _finish(
+        self, ack_ids: list[bytes], dead: dict[bytes, str], fields_of: dict[bytes, dict]
+    ) -> None:
+        """Dead-letter and ack in one MULTI, so an entry is never acked without its copy."""
+        if not ack_ids:
+            return
+        s = self.settings
+        pipe = self._redis.pipeline(transaction=bool(dead))
+        for entry_id, reason in dead.items():
+            original = fields_of.get(entry_id, {})
+            record: dict[Any, Any] = {
+                b"original_id": entry_id,
+                b"original_stream": s.stream_name,
+                b"reason": reason[:2000],
+                b"consumer": s.consumer_name,
+                b"dead_lettered_at": health.iso(time.time()),
+            }
+            for key, value in original.items():
+                record.setdefault(key, value)
+            pipe.xadd(
+                s.dead_letter_stream_name, record, maxlen=DEAD_LETTER_MAXLEN, approximate=True
+            )
+            logger.error("dead-lettered entry %s: %s", entry_id.decode(), reason)
+        pipe.xack(s.stream_name, s.group_name, *ack_ids)
+        pipe.execute()
+        self._stats.dead_lettered += len(dead)
+
+    def _record_latency(self, size: int, seconds: float) -> None:
+        st = self._stats
+        st.batches += 1
+        st.last_batch_size = size
+        st.last_batch_latency_ms = round(seconds * 1000, 3)
+        weight = max(1 / st.batches, 0.05)  # running mean, then an exponential average
+        avg = (
+            st.avg_batch_latency_ms + (st.last_batch_latency_ms - st.avg_batch_latency_ms) * weight
+        )
+        st.avg_batch_latency_ms = round(avg, 3)
+
+    # ------------------------------------------------------------------ health
+
+    def _maybe_heartbeat(self) -> None:
+        if time.monotonic() >= self._next_heartbeat:
+            self.heartbeat()
+
+    def _refresh_group_metrics(self) -> None:
+        s = self.settings
+        try:
+            stream_info = self._redis.xinfo_stream(s.stream_name)
+            group = health.find_group(self._redis.xinfo_groups(s.stream_name), s.group_name)
+        except redis.ResponseError:  # stream deleted under us: the next read re-creates it
+            self._ready = False
+            return
+        if group is None:
+            return
+        self._stats.lag = group.get("lag")
+        self._stats.pending = group.get("pending")
+        warnings = health.trimming_warnings(stream_info, group)
+        self._stats.trimming_risk = bool(warnings)
+        if warnings and not self._warned_trimming:
+            for warning in warnings:
+                logger.warning("%s (stream %s)", warning, s.stream_name)
+        self._warned_trimming = bool(warnings)
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._on_signal)
+        return previous
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        logger.info("received %s: finishing the batch in flight", signal.Signals(signum).name)
+        self.stop()
