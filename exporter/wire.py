@@ -177,8 +177,12 @@ def encode_span_end(
     *,
     project_id: str,
     resource: dict[str, Any] | None = None,
+    scope: dict[str, Any] | None = None,
 ) -> Fields:
-    """Encode a finished OTel span as a ``span_end`` event."""
+    """Encode a finished OTel span as a ``span_end`` event.
+
+    ``resource`` and ``scope`` may be passed pre-encoded (the exporter caches them per object).
+    """
     ctx = span.context
     parent = span.parent
     status = span.status
@@ -206,7 +210,7 @@ def encode_span_end(
             for link in span.links
         ],
         "resource": resource if resource is not None else encode_resource(span.resource),
-        "scope": encode_scope(span.instrumentation_scope),
+        "scope": scope if scope is not None else encode_scope(span.instrumentation_scope),
     }
     if ctx.trace_state:
         body["trace_state"] = ctx.trace_state.to_header()
