@@ -18,11 +18,13 @@ the collector's heartbeat and, optionally, an end-to-end round trip. See docs/ex
 import logging
 
 from swisper_studio.exporter.config import ExporterConfig
+from swisper_studio.exporter.exporter import RedisStreamSpanExporter
 from swisper_studio.exporter.processor import RedisStreamSpanProcessor
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "ExporterConfig",
+    "RedisStreamSpanExporter",
     "RedisStreamSpanProcessor",
 ]

@@ -213,3 +213,15 @@ class ExporterConfig:
             for f in fields(self)
         )
         return f"ExporterConfig({shown})"
+
+
+def resolve_config(config: ExporterConfig | None, settings: dict[str, Any]) -> ExporterConfig:
+    """The ``config`` a component was handed, or one built from its keyword settings."""
+    given = {name: value for name, value in settings.items() if value is not None}
+    if config is None:
+        return ExporterConfig(**given)
+    if not isinstance(config, ExporterConfig):
+        raise TypeError(f"config must be an ExporterConfig, got {type(config).__name__}")
+    if given:
+        raise TypeError(f"pass either config or keyword settings, not both: {sorted(given)}")
+    return config

@@ -14,7 +14,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from swisper_studio.exporter._encoder import SpanEventEncoder, snapshot_start
 from swisper_studio.exporter._publisher import DROP_REASONS, Publisher
-from swisper_studio.exporter.config import ExporterConfig
+from swisper_studio.exporter.config import ExporterConfig, resolve_config
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -69,7 +69,7 @@ class RedisStreamSpanProcessor(SpanProcessor):
             "export_timeout_millis": export_timeout_millis,
             "enabled": enabled,
         }
-        self.config = _resolve_config(config, settings)
+        self.config = resolve_config(config, settings)
         self._publisher: Publisher | None = None
         self._hook_error_logged = False
         if self.config.enabled:
@@ -124,17 +124,6 @@ class RedisStreamSpanProcessor(SpanProcessor):
         if not self._hook_error_logged:
             self._hook_error_logged = True
             logger.exception("SwisperStudio: %s failed; span event dropped", hook)
-
-
-def _resolve_config(config: ExporterConfig | None, settings: dict[str, Any]) -> ExporterConfig:
-    given = {name: value for name, value in settings.items() if value is not None}
-    if config is None:
-        return ExporterConfig(**given)
-    if not isinstance(config, ExporterConfig):
-        raise TypeError(f"config must be an ExporterConfig, got {type(config).__name__}")
-    if given:
-        raise TypeError(f"pass either config or keyword settings, not both: {sorted(given)}")
-    return config
 
 
 def _disabled_stats() -> dict[str, Any]:
