@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 _RUN_KEY = otel_context.create_key("swisper_studio.langgraph.run")
-_INTERNAL_CHANNEL_PREFIXES = ("branch:", "__pregel", "__start__")
+_INTERNAL_CHANNEL_PREFIXES = ("branch:", "__")
 _MISSING: Any = object()
 _TAG_HIDDEN = "langsmith:hidden"  # LangGraph's mark for internal tasks such as __start__
 
@@ -43,10 +43,16 @@ _TAG_HIDDEN = "langsmith:hidden"  # LangGraph's mark for internal tasks such as 
 class _Run:
     """State of one top-level invocation, shared by its node spans through the context."""
 
-    __slots__ = ("interrupted",)
+    __slots__ = ("interrupted", "resumed")
 
     def __init__(self) -> None:
         self.interrupted = False
+        self.resumed = False
+
+
+def current_run() -> _Run | None:
+    """The invocation the current context belongs to, if any."""
+    return otel_context.get_value(_RUN_KEY)  # type: ignore[return-value]
 
 
 def is_bubble_up(exc: BaseException) -> bool:
@@ -150,6 +156,8 @@ class GraphTracer:
                     self._end_with_error(span, run, exc)
                 if run.interrupted or _output_interrupted(output):
                     span.set_attribute(attrs.LANGGRAPH_INTERRUPTED, True)
+                if run.resumed:
+                    span.set_attribute(attrs.LANGGRAPH_RESUMED, True)
                 if output is not _MISSING and exc is None:
                     self._set_payload(
                         span,
@@ -222,7 +230,7 @@ def _writes_as_output(writes: Any) -> Any:
     for channel, value in writes:
         if channel == "__return__":
             return value
-        if not channel.startswith(_INTERNAL_CHANNEL_PREFIXES):
+        if not channel.startswith(_INTERNAL_CHANNEL_PREFIXES):  # branch:to:x, __resume__ ...
             out[channel] = value
     return out
 

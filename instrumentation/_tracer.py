@@ -25,7 +25,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from . import _attributes as attrs
-from ._graph import is_bubble_up, is_interrupt
+from ._graph import current_run, is_bubble_up, is_interrupt
 from ._payload import PayloadEncoder
 
 logger = logging.getLogger(__name__)
@@ -63,8 +63,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
 
     run_inline = True
     raise_error = False
-    ignore_chain = True
-    ignore_agent = True
+    ignore_chain = True  # node/chain runs are traced by the graph wrappers, not here
     ignore_retry = True
     ignore_custom_event = True
 
@@ -267,6 +266,21 @@ class SpanCallbackHandler(BaseCallbackHandler):
     @_guard
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._fail(run_id, error)
+
+    # -- LangGraph lifecycle (graph callback managers copy our handler too) ----------------
+
+    @_guard
+    def on_interrupt(self, event: Any = None, **kwargs: Any) -> None:
+        """Marks the run interrupted, also for static breakpoints (interrupt_before/after)."""
+        run = current_run()
+        if run is not None:
+            run.interrupted = True
+
+    @_guard
+    def on_resume(self, event: Any = None, **kwargs: Any) -> None:
+        run = current_run()
+        if run is not None:
+            run.resumed = True
 
     # -- retrievers ------------------------------------------------------------------------
 

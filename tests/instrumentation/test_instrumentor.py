@@ -1,0 +1,176 @@
+"""The instrumentor: entry point, idempotence, uninstrument, disabled tracing, configure()."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+from langchain_core.callbacks import BaseCallbackManager
+from langgraph.graph import END, START, StateGraph
+from langgraph.pregel import Pregel, _runner
+from lg_graphs import linear
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import NoOpTracerProvider
+from swisper_studio.instrumentation import (
+    LangGraphInstrumentor,
+    instrument_langgraph,
+    uninstrument_langgraph,
+)
+
+
+def test_entry_point_is_registered_and_instruments(provider, spans):
+    uninstrument_langgraph()
+    (ep,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "langgraph"]
+    cls = ep.load()
+    assert cls is LangGraphInstrumentor
+    cls().instrument(tracer_provider=provider)
+    linear(2, name="via_ep").invoke({"x": 0})
+    assert sorted(s.name for s in spans().all) == ["n1", "n2", "via_ep"]
+
+
+def test_opentelemetry_instrument_command_picks_it_up(tmp_path: Path):
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {str(Path(__file__).parent)!r})
+            from lg_graphs import linear
+            linear(2, name="auto_graph").invoke({{"x": 0}})
+            """
+        )
+    )
+    others = [e.name for e in entry_points(group="opentelemetry_instrumentor")]
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_SERVICE_NAME": "auto-test",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(n for n in others if n != "langgraph"),
+    }
+    bindir = Path(sys.executable).parent
+    result = subprocess.run(
+        [str(bindir / "opentelemetry-instrument"), sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    decoder = json.JSONDecoder()
+    out, found, pos = result.stdout, [], 0
+    while (start := out.find("{", pos)) != -1:
+        obj, pos = decoder.raw_decode(out, start)
+        found.append(obj)
+    by_name = {s["name"]: s for s in found}
+    assert {"auto_graph", "n1", "n2"} <= set(by_name)
+    root_id = by_name["auto_graph"]["context"]["span_id"]
+    assert by_name["n1"]["parent_id"] == root_id
+    assert by_name["n1"]["attributes"]["langgraph.node"] == "n1"
+
+
+def test_second_instrument_call_is_harmless(spans, provider):
+    instrument_langgraph(provider)
+    instrument_langgraph(provider, max_payload_bytes=100)
+    linear(1, name="twice").invoke({"x": 0})
+    s = spans()
+    assert sorted(x.name for x in s.all) == ["n1", "twice"]  # no duplicate spans
+
+
+def test_uninstrument_restores_everything(spans):
+    uninstrument_langgraph()
+    for name in ("invoke", "ainvoke", "stream", "astream"):
+        assert not hasattr(getattr(Pregel, name), "__wrapped__")
+    for name in ("run_with_retry", "arun_with_retry"):
+        assert not hasattr(getattr(_runner, name), "__wrapped__")
+    assert not hasattr(BaseCallbackManager.__init__, "__wrapped__")
+    assert BaseCallbackManager(handlers=[]).handlers == []
+    linear(2).invoke({"x": 0})
+    assert spans().all == []
+    uninstrument_langgraph()  # harmless when not instrumented
+
+
+def test_instrument_uninstrument_instrument_again(spans, provider):
+    uninstrument_langgraph()
+    instrument_langgraph(provider)
+    linear(1, name="again").invoke({"x": 0})
+    assert len(spans().named("again")) == 1
+
+
+def test_invalid_options_raise_and_leave_nothing_wrapped():
+    uninstrument_langgraph()
+    with pytest.raises(ValueError):
+        instrument_langgraph(max_payload_bytes=-1)
+    assert not hasattr(Pregel.invoke, "__wrapped__")
+
+
+class CountingPayload:
+    """Counts every attempt to serialise it."""
+
+    calls = 0
+
+    def model_dump(self):
+        CountingPayload.calls += 1
+        return {"v": 1}
+
+    def __repr__(self):
+        CountingPayload.calls += 1
+        return "CountingPayload()"
+
+
+class Holder(TypedDict, total=False):
+    payload: Any
+    out: Any
+
+
+def _payload_graph():
+    g = StateGraph(Holder)
+    g.add_node("touch", lambda s: {"out": s["payload"]})
+    g.add_edge(START, "touch")
+    g.add_edge("touch", END)
+    return g.compile(name="counted")
+
+
+def test_sampled_run_serialises_the_payload(spans):
+    CountingPayload.calls = 0
+    _payload_graph().invoke({"payload": CountingPayload()})
+    assert CountingPayload.calls > 0
+    assert spans().one("touch").attributes["input.value"] == '{"payload":{"v":1}}'
+
+
+def test_non_recording_sampler_does_no_serialisation():
+    uninstrument_langgraph()
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider(sampler=ALWAYS_OFF)
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    instrument_langgraph(tp)
+    CountingPayload.calls = 0
+    _payload_graph().invoke({"payload": CountingPayload()})
+    assert CountingPayload.calls == 0
+    assert exporter.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize("disabled", ["noop-provider", "OTEL_SDK_DISABLED"])
+def test_disabled_tracing_does_no_per_call_work(monkeypatch, disabled):
+    uninstrument_langgraph()
+    if disabled == "noop-provider":
+        tp = NoOpTracerProvider()
+    else:
+        monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+        tp = TracerProvider()
+    instrument_langgraph(tp)
+    CountingPayload.calls = 0
+    out = _payload_graph().invoke({"payload": CountingPayload()})
+    assert isinstance(out["out"], CountingPayload)
+    assert CountingPayload.calls == 0
