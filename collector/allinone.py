@@ -35,6 +35,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from swisper_studio.collector.embedded import die_with_parent
+
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
@@ -139,16 +141,6 @@ def cli_command() -> list[str]:
     return [sys.executable, "-c", "from swisper_studio.collector.cli import main; main()"]
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGTERM the child if ``up`` itself dies without cleaning up (e.g. SIGKILL)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
 class ChildProcess:
     """One ``swisper-studio <command>`` child in its own process group, logging to a file."""
 
@@ -173,7 +165,7 @@ class ChildProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )
         logger.info("started %s (pid %d): %s", self.name, self.process.pid, " ".join(self.args))
 

@@ -69,16 +69,27 @@ def run_demo_traffic(
     return summary, stats, flushed
 
 
+def _flatten(stats: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def print_demo_result(console: Console, summary: Any, stats: dict[str, Any], flushed: bool) -> None:
     console.print(
         f"{summary.runs} runs ({summary.failed} ended in an error, on purpose), "
         f"{len(summary.users)} users, {len(summary.sessions)} sessions"
     )
-    table = Table(title="exporter", show_header=True)
+    table = Table(title="exporter (RedisStreamSpanProcessor.stats())", show_header=True)
     table.add_column("counter")
     table.add_column("value", justify="right")
-    for key, value in stats.items():
-        table.add_row(str(key), str(value))
+    for key, value in _flatten(stats).items():
+        if value not in (0, None) or key in ("enqueued", "published", "dropped_total"):
+            table.add_row(key, str(value))
     console.print(table)
     if not flushed:
         console.print("[yellow]force_flush timed out: some span events may still be queued")

@@ -54,9 +54,9 @@ def check_detail(value: Any) -> str:
 
 
 def sdk_checks(settings: Settings, project_id: str, timeout_s: float) -> dict[str, Any]:
-    from swisper_studio.exporter import verify_connection
-
     try:
+        from swisper_studio.exporter import verify_connection
+
         return dict(
             verify_connection(
                 settings.redis_url,
@@ -106,6 +106,30 @@ def evaluate(sdk: Mapping[str, Any], health: Mapping[str, Any]) -> tuple[str, li
     return "healthy", []
 
 
+def collector_rows(health: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The health report's headline figures as (label, text) rows."""
+    rows = []
+    consumers = health.get("consumers")
+    if isinstance(consumers, list):
+        names = ", ".join(str(c.get("consumer", "?")) for c in consumers if isinstance(c, dict))
+        rows.append(("consumers", f"{len(consumers)} live" + (f" ({names})" if names else "")))
+    for key in (
+        "consumer_alive",
+        "heartbeat_age_seconds",
+        "stream_length",
+        "pending_events",
+        "group_lag",
+        "dead_lettered",
+        "trimming_risk",
+        "error",
+        "api",
+    ):
+        if key in health and (health[key] is not None or key == "consumer_alive"):
+            rows.append((key, str(health[key])))
+    rows.extend(("warning", str(warning)) for warning in health.get("warnings") or [])
+    return rows
+
+
 def _mark(ok: bool | None) -> str:
     return {True: "[green]ok[/]", False: "[red]FAIL[/]", None: "[dim]-[/]"}[ok]
 
@@ -121,10 +145,8 @@ def render(
         value = sdk.get(name)
         table.add_row(f"sdk: {name}", _mark(check_ok(value)), escape(check_detail(value)))
     table.add_section()
-    for key, value in health.items():
-        if key in ("warnings", "status"):
-            continue
-        table.add_row(f"collector: {key}", "", escape(str(value)))
+    for key, value in collector_rows(health):
+        table.add_row(f"collector: {key}", "", escape(value))
     status = str(health.get("status", "unknown"))
     colour = {"healthy": "green", "degraded": "yellow"}.get(status, "red")
     table.add_row("collector: status", f"[{colour}]{escape(status)}[/]", "")
