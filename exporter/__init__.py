@@ -20,6 +20,7 @@ import logging
 from swisper_studio.exporter.config import ExporterConfig
 from swisper_studio.exporter.exporter import RedisStreamSpanExporter
 from swisper_studio.exporter.processor import RedisStreamSpanProcessor
+from swisper_studio.exporter.verify import verify_connection
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -27,4 +28,5 @@ __all__ = [
     "ExporterConfig",
     "RedisStreamSpanExporter",
     "RedisStreamSpanProcessor",
+    "verify_connection",
 ]
