@@ -53,27 +53,37 @@ def iso(ts: float) -> str:
 def trimming_warnings(stream_info: dict[str, Any], group_info: dict[str, Any]) -> list[str]:
     """Warnings when MAXLEN trimming deleted, or is about to delete, entries not yet read.
 
-    Redis trims regardless of consumer groups. ``max-deleted-entry-id`` beyond the group's
-    ``last-delivered-id`` means unread entries are gone; a stream whose oldest entry has not been
-    delivered yet, on a stream that has been trimmed before, loses unread entries at the next trim.
+    Redis trims regardless of consumer groups. When the stream's oldest entry is newer than the
+    group's ``last-delivered-id``, everything left in the stream is unread; if more entries were
+    added than were read plus those still there, unread entries are gone (``entries-added -
+    entries-read > length``). If none are lost yet but the stream is being trimmed, the next trim
+    deletes unread entries.
     """
     last_delivered = parse_id(group_info.get("last-delivered-id"))
     max_deleted = parse_id(stream_info.get("max-deleted-entry-id"))
     first = stream_info.get("first-entry")
-    first_id = parse_id(first[0]) if first else None
-    warnings = []
-    if max_deleted > last_delivered:
-        warnings.append(
-            "stream trimming deleted entries the consumer group had not read yet "
-            f"(deleted up to {max_deleted[0]}-{max_deleted[1]}, group read up to "
-            f"{last_delivered[0]}-{last_delivered[1]}): raise MAXLEN or add collectors"
-        )
-    elif first_id is not None and first_id > last_delivered and max_deleted > (0, 0):
-        warnings.append(
+    if not first or parse_id(first[0]) <= last_delivered:
+        return []
+    length = int(stream_info.get("length") or 0)
+    added = stream_info.get("entries-added")
+    entries_read = group_info.get("entries-read")
+    if entries_read is None and last_delivered == (0, 0):
+        entries_read = 0
+    where = f"group read up to {last_delivered[0]}-{last_delivered[1]}"
+    if max_deleted > last_delivered or (
+        added is not None and entries_read is not None and added - entries_read > length
+    ):
+        lost = "" if added is None or entries_read is None else f"{added - entries_read - length} "
+        return [
+            f"stream trimming deleted {lost}entries the consumer group had not read yet "
+            f"({where}): raise MAXLEN or add collectors"
+        ]
+    if added is None or added > length:
+        return [
             "the consumer group is behind the oldest entry of a trimmed stream: the next "
-            "MAXLEN trim deletes unread entries (raise MAXLEN or add collectors)"
-        )
-    return warnings
+            f"MAXLEN trim deletes unread entries ({where}); raise MAXLEN or add collectors"
+        ]
+    return []
 
 
 def find_group(groups: list[dict[str, Any]], name: str) -> dict[str, Any] | None:

@@ -550,20 +550,23 @@ class MappedBatch:
     __slots__ = ("observations", "traces")
 
     def __init__(self) -> None:
-        self.observations: dict[tuple[str, str], Row] = {}
-        self.traces: dict[str, Row] = {}
+        # keyed with the project too: another project's event for the same ids must not fold
+        # into this project's row (the store refuses it, see WHERE project_id = ...)
+        self.observations: dict[tuple[str, str, str], Row] = {}
+        self.traces: dict[tuple[str, str], Row] = {}
 
     def add(self, event: SpanEvent) -> None:
         """Map one event and fold it in; raises (leaving the batch unchanged) if it cannot."""
         obs = observation_row(event)
         trace = trace_row(event, obs["level"])
-        key = (obs["trace_id"], obs["id"])
+        key = (obs["project_id"], obs["trace_id"], obs["id"])
+        trace_key = (trace["project_id"], trace["id"])
         previous = self.observations.get(key)
-        known = self.traces.get(trace["id"])
+        known = self.traces.get(trace_key)
         folded_obs = obs if previous is None else fold_observation(previous, obs)
         folded_trace = trace if known is None else fold_trace(known, trace)
         self.observations[key] = folded_obs
-        self.traces[trace["id"]] = folded_trace
+        self.traces[trace_key] = folded_trace
 
     @property
     def project_ids(self) -> set[str]:
