@@ -1,33 +1,79 @@
-"""Drive the real collector over a test's stream until everything published is stored."""
+"""Spans into a Redis stream (wire encoders), and the real collector (``Consumer``) over it."""
 
 from __future__ import annotations
 
+import threading
+
 import redis
-from swisper_studio.collector.mapping import map_events
+from opentelemetry.sdk.trace import SpanProcessor
+from servers import wait_for
+from swisper_studio.collector.consumer import Consumer
 from swisper_studio.collector.settings import Settings
-from swisper_studio.collector.store import Store
-from swisper_studio.exporter.wire import SpanEvent, decode_entry
+from swisper_studio.exporter.wire import encode_resource, encode_span_end, encode_span_start
 
 
 class Ingestor:
-    """Interim: reads the stream and writes through the collector's mapping and store."""
+    """A ``Consumer`` in a background thread, as ``swisper-studio collector`` runs it."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client = redis.Redis.from_url(settings.redis_url)
-        self.store = Store(settings.database_url)
-        self.last_id = "-"
+        self.consumer = Consumer(settings)
+        self.thread = threading.Thread(
+            target=self.consumer.run,
+            kwargs={"install_signal_handlers": False},
+            name="test-collector",
+            daemon=True,
+        )
+        self.thread.start()
 
-    def drain(self) -> None:
-        entries = self.client.xrange(self.settings.stream_name, min=self.last_id)
-        if self.last_id != "-":
-            entries = [e for e in entries if e[0].decode() != self.last_id]
-        if not entries:
-            return
-        events = [decode_entry(fields) for _, fields in entries]
-        self.store.write(map_events(e for e in events if isinstance(e, SpanEvent)))
-        self.last_id = entries[-1][0].decode()
+    def _caught_up(self) -> bool:
+        stream, group = self.settings.stream_name, self.settings.group_name
+        last = self.client.xrevrange(stream, count=1)
+        if not last:
+            return True
+        for info in self.client.xinfo_groups(stream):
+            if info["name"].decode() == group:
+                delivered = info["last-delivered-id"]
+                return delivered == last[0][0] and info["pending"] == 0
+        return False
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every entry in the stream has been read, stored and acknowledged."""
+        wait_for(self._caught_up, timeout=timeout, what="the collector to catch up")
 
     def close(self) -> None:
-        self.store.close()
+        self.consumer.stop()
+        self.thread.join(10)
         self.client.close()
+
+
+class WireSpanProcessor(SpanProcessor):
+    """Publishes each span's start and end to a Redis stream, synchronously (test helper).
+
+    Synchronous on purpose: a test knows every event is in the stream when the span call
+    returns, and a span left open has its ``span_start`` in the stream (a running span).
+    """
+
+    def __init__(self, client: redis.Redis, stream: str, project_id: str) -> None:
+        self.client = client
+        self.stream = stream
+        self.project_id = project_id
+
+    def on_start(self, span, parent_context=None) -> None:
+        ctx = span.get_span_context()
+        fields = encode_span_start(
+            project_id=self.project_id,
+            trace_id=ctx.trace_id,
+            span_id=ctx.span_id,
+            parent_span_id=span.parent.span_id if span.parent else None,
+            name=span.name,
+            kind=span.kind.name,
+            start_time_unix_nano=span.start_time,
+            attributes=span.attributes,
+            resource=encode_resource(span.resource),
+        )
+        self.client.xadd(self.stream, fields)
+
+    def on_end(self, span) -> None:
+        self.client.xadd(self.stream, encode_span_end(span, project_id=self.project_id))

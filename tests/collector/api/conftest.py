@@ -8,6 +8,7 @@ reads what the collector wrote: nothing in these tables is inserted by hand.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,48 +16,17 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 import redis
+import uvicorn
 from api_corpus import Corpus, build_corpus
-from api_ingest import Ingestor
+from api_ingest import Ingestor, WireSpanProcessor
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from servers import wait_for
+from opentelemetry.sdk.trace import TracerProvider
+from servers import free_port, wait_for
 from swisper_studio.collector.api.app import create_app
 from swisper_studio.collector.migrate import migrate
 from swisper_studio.collector.projects import create_project
 from swisper_studio.collector.settings import Settings
-from swisper_studio.exporter.wire import encode_resource, encode_span_end, encode_span_start
-
-
-class WireSpanProcessor(SpanProcessor):
-    """Publishes each span's start and end to a Redis stream, synchronously (test helper).
-
-    Synchronous on purpose: a test knows every event is in the stream when the span call
-    returns, and a span left open has its ``span_start`` in the stream (a running span).
-    """
-
-    def __init__(self, client: redis.Redis, stream: str, project_id: str) -> None:
-        self.client = client
-        self.stream = stream
-        self.project_id = project_id
-
-    def on_start(self, span, parent_context=None) -> None:
-        ctx = span.get_span_context()
-        fields = encode_span_start(
-            project_id=self.project_id,
-            trace_id=ctx.trace_id,
-            span_id=ctx.span_id,
-            parent_span_id=span.parent.span_id if span.parent else None,
-            name=span.name,
-            kind=span.kind.name,
-            start_time_unix_nano=span.start_time,
-            attributes=span.attributes,
-            resource=encode_resource(span.resource),
-        )
-        self.client.xadd(self.stream, fields)
-
-    def on_end(self, span) -> None:
-        self.client.xadd(self.stream, encode_span_end(span, project_id=self.project_id))
 
 
 def make_tracer(client: redis.Redis, stream: str, project_id: str, service: str = "agent-app"):
@@ -156,6 +126,25 @@ def client(studio: Studio, corpus: Corpus) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as test_client:
         test_client.headers.update(studio.headers("proj-a"))
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def live_server(studio: Studio, corpus: Corpus) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port (for browsers and HTTP fuzzing)."""
+    yield from serve(create_app(studio.settings))
+
+
+def serve(app) -> Iterator[str]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=30, what="uvicorn to start")
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
 
 
 @pytest.fixture
