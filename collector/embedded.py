@@ -15,6 +15,7 @@ local folder:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -184,6 +185,7 @@ class EmbeddedPostgres:
         """Start (or attach to the already running) server; returns a unix-socket URL."""
         pgserver = _import_pgserver()
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._forget_dead_handles()
         try:
             self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         except Exception as exc:
@@ -193,6 +195,22 @@ class EmbeddedPostgres:
         url = self._server.get_uri()
         logger.info("embedded PostgreSQL (pid %s) at %s", self._server.get_pid(), url)
         return url
+
+    def _forget_dead_handles(self) -> None:
+        """Drop pids of dead processes from pgserver's handle list.
+
+        pgserver stops the server when its last handle (a pid in ``.handle_pids.json``) closes;
+        a ``up`` killed with SIGKILL leaves its pid there, and the server would never stop.
+        """
+        path = self.data_dir / ".handle_pids.json"
+        try:
+            pids = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        live = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+        if live != pids:
+            logger.info("forgetting dead pgserver handles %s", sorted(set(pids) - set(live)))
+            path.write_text(json.dumps(live))
 
     @property
     def pid(self) -> int | None:
