@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from swisper_studio.collector.allinone import DEFAULT_DATA_DIR
 from swisper_studio.collector.cli._app import app
 from swisper_studio.collector.cli._local import local_project_id, local_settings
@@ -84,13 +84,24 @@ def print_demo_result(console: Console, summary: Any, stats: dict[str, Any], flu
         f"{summary.runs} runs ({summary.failed} ended in an error, on purpose), "
         f"{len(summary.users)} users, {len(summary.sessions)} sessions"
     )
-    table = Table(title="exporter (RedisStreamSpanProcessor.stats())", show_header=True)
-    table.add_column("counter")
-    table.add_column("value", justify="right")
-    for key, value in _flatten(stats).items():
-        if value not in (0, None) or key in ("enqueued", "published", "dropped_total"):
-            table.add_row(key, str(value))
-    console.print(table)
+    flat = _flatten(stats)
+    line = (
+        f"exporter: {flat.get('enqueued', '?')} span events enqueued, "
+        f"{flat.get('published', '?')} published, {flat.get('dropped_total', '?')} dropped"
+    )
+    problems = {
+        key: value
+        for key, value in flat.items()
+        if key not in ("enqueued", "published", "dropped_total", "max_queue_size", "queue_size")
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and value
+    }
+    if problems:
+        line += " (" + ", ".join(f"{k} {v}" for k, v in problems.items()) + ")"
+    console.print(line, highlight=False)
+    if flat.get("last_error"):
+        console.print(f"[yellow]last exporter error: {escape(str(flat['last_error']))}")
     if not flushed:
         console.print("[yellow]force_flush timed out: some span events may still be queued")
 
