@@ -332,7 +332,7 @@ class Publisher:
                 failed.extend(index for index, _ in entries)
                 return False
             try:
-                results = self._xadd_pipeline([fields for _, fields in entries])
+                results = self._xadd_batch([fields for _, fields in entries])
             except (*_redis.CONNECTION_ERRORS, redis.RedisError) as exc:
                 attempt += 1
                 self._on_failure(exc, len(entries))
@@ -345,13 +345,13 @@ class Publisher:
         self._on_success()
         return True
 
-    def _xadd_pipeline(self, batch: list[dict]) -> list[Any]:
-        stream = self._config.stream_name
-        maxlen = self._config.max_stream_length
-        pipe = self._client.pipeline(transaction=False)
-        for fields in batch:
-            pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
-        return pipe.execute(raise_on_error=False)
+    def _xadd_batch(self, batch: list[dict]) -> list[Any]:
+        return _redis.xadd_batch(
+            self._client,
+            self._config.stream_name,
+            batch,
+            maxlen=self._config.max_stream_length,
+        )
 
     def _sort_results(
         self, entries: list[tuple[int, dict]], results: list[Any], failed: list[int]

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from itertools import chain
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+try:  # installed with redis[hiredis], a dependency of this package
+    from hiredis import pack_command as _pack_command
+except ImportError:  # pragma: no cover - plain redis-py keeps working, only slower
+    _pack_command = None
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -72,3 +80,54 @@ def close_quietly(client: redis.Redis | None) -> None:
         client.close()
     except Exception:  # closing a broken connection may raise; nothing left to do
         logger.debug("error while closing the Redis client", exc_info=True)
+
+
+def xadd_batch(
+    client: redis.Redis,
+    stream: str,
+    entries: Sequence[Mapping[bytes, bytes]],
+    *,
+    maxlen: int,
+) -> list[Any]:
+    """``XADD stream MAXLEN ~ maxlen * ...`` for each entry, in one round trip, no MULTI.
+
+    Returns one result per entry: the new entry id, or the ``ResponseError`` the server
+    answered for that entry. Connection errors and timeouts are raised (the connection is then
+    dropped, so a half-read reply never leaks into the next call).
+
+    With hiredis the commands are packed in C and written as one buffer on a pooled
+    connection: about 3 us of client CPU per entry where redis-py's ``Pipeline`` spends about
+    10 us (bench/bench_exporter.py). Without hiredis it falls back to the ``Pipeline``.
+    """
+    if _pack_command is None:
+        pipe = client.pipeline(transaction=False)
+        for fields in entries:
+            pipe.xadd(stream, dict(fields), maxlen=maxlen, approximate=True)
+        return pipe.execute(raise_on_error=False)
+    head = (b"XADD", stream.encode(), b"MAXLEN", b"~", str(maxlen).encode(), b"*")
+    packed = b"".join(
+        [_pack_command(head + tuple(chain.from_iterable(fields.items()))) for fields in entries]
+    )
+    pool = client.connection_pool
+    connection = _get_connection(pool)
+    try:
+        connection.send_packed_command([packed])
+        results: list[Any] = []
+        for _ in entries:
+            try:
+                results.append(connection.read_response())
+            except redis.ResponseError as exc:  # an error reply: the connection is fine
+                results.append(exc)
+        return results
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+
+
+def _get_connection(pool: redis.ConnectionPool) -> Any:
+    try:
+        return pool.get_connection()
+    except TypeError:  # redis-py < 5.3 requires a command name
+        return pool.get_connection("XADD")

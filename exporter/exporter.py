@@ -109,7 +109,7 @@ class RedisStreamSpanExporter(SpanExporter):
         attempt = 0
         while True:
             try:
-                results = self._pipeline(entries)
+                results = self._xadd(entries)
             except (*_redis.CONNECTION_ERRORS, redis.RedisError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
             else:
@@ -133,20 +133,17 @@ class RedisStreamSpanExporter(SpanExporter):
             if self._shutdown_event.wait(delay):
                 return False
 
-    def _pipeline(self, entries: list[dict]) -> list:
+    def _xadd(self, entries: list[dict]) -> list:
         if self._client is None:
             self._client = _redis.create_client(
                 self.config.redis_url, timeout_s=self.config.timeout_s
             )
-        pipe = self._client.pipeline(transaction=False)
-        for fields in entries:
-            pipe.xadd(
-                self.config.stream_name,
-                fields,
-                maxlen=self.config.max_stream_length,
-                approximate=True,
-            )
-        return pipe.execute(raise_on_error=False)
+        return _redis.xadd_batch(
+            self._client,
+            self.config.stream_name,
+            entries,
+            maxlen=self.config.max_stream_length,
+        )
 
     def _log_failure(self, error: str, count: int) -> None:
         now = time.monotonic()

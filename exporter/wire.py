@@ -131,14 +131,42 @@ def encode_scope(scope: Any) -> dict[str, Any]:
 def _flat_fields(
     event_type: str, project_id: str, trace_id: int, span_id: int, parent_id: int | None
 ) -> Fields:
+    # bytes %-formatting: the hex ids without an intermediate str (this runs per event).
     return {
         b"v": b"1",
         b"type": event_type.encode(),
         b"project_id": project_id.encode(),
-        b"trace_id": format_trace_id(trace_id).encode(),
-        b"span_id": format_span_id(span_id).encode(),
-        b"parent_span_id": format_span_id(parent_id).encode() if parent_id else b"",
+        b"trace_id": b"%032x" % trace_id,
+        b"span_id": b"%016x" % span_id,
+        b"parent_span_id": b"%016x" % parent_id if parent_id else b"",
     }
+
+
+_ENUM_NAMES: dict[Any, str] = {}
+
+
+def _enum_name(member: Any) -> str:
+    """``member.name`` through a dict: Enum's ``name`` property is slow on the hot path."""
+    try:
+        return _ENUM_NAMES[member]
+    except KeyError:
+        name = _ENUM_NAMES[member] = member.name
+        return name
+
+
+def _attributes_of(owner: Any) -> dict[str, Any]:
+    """The attributes of a span, event or link as a plain dict.
+
+    The SDK keeps them in ``BoundedAttributes`` around a dict, made immutable when the span
+    ends; serialising that dict directly skips a copy through the Mapping protocol.
+    """
+    attributes = getattr(owner, "_attributes", None)
+    if attributes is None:
+        attributes = owner.attributes
+    if not attributes:
+        return {}
+    inner = getattr(attributes, "_dict", None)
+    return inner if type(inner) is dict else dict(attributes)
 
 
 def encode_span_start(
@@ -186,29 +214,35 @@ def encode_span_end(
     ctx = span.context
     parent = span.parent
     status = span.status
+    events = span.events
+    links = span.links
     body: dict[str, Any] = {
         "name": span.name,
-        "kind": span.kind.name,
+        "kind": _enum_name(span.kind),
         "start_time_unix_nano": span.start_time,
         "end_time_unix_nano": span.end_time,
-        "attributes": dict(span.attributes) if span.attributes else {},
-        "status": {"code": status.status_code.name, "message": status.description},
+        "attributes": _attributes_of(span),
+        "status": {"code": _enum_name(status.status_code), "message": status.description},
         "events": [
             {
                 "name": ev.name,
                 "time_unix_nano": ev.timestamp,
-                "attributes": dict(ev.attributes) if ev.attributes else {},
+                "attributes": _attributes_of(ev),
             }
-            for ev in span.events
-        ],
+            for ev in events
+        ]
+        if events
+        else [],
         "links": [
             {
                 "trace_id": format_trace_id(link.context.trace_id),
                 "span_id": format_span_id(link.context.span_id),
-                "attributes": dict(link.attributes) if link.attributes else {},
+                "attributes": _attributes_of(link),
             }
-            for link in span.links
-        ],
+            for link in links
+        ]
+        if links
+        else [],
         "resource": resource if resource is not None else encode_resource(span.resource),
         "scope": scope if scope is not None else encode_scope(span.instrumentation_scope),
     }

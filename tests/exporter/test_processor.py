@@ -7,7 +7,9 @@ import threading
 import pytest
 import redis
 from exporter_support import read_events, stream_length
+from opentelemetry import context
 from opentelemetry import trace as trace_api
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -99,19 +101,21 @@ def test_start_precedes_end_for_every_span(make_processor, tracer_for, redis_url
 def test_no_redis_call_and_no_encoding_on_the_callers_thread(
     make_processor, tracer_for, monkeypatch
 ):
-    threads: set[str] = set()
+    calls: list[tuple[str, str, bool]] = []
 
-    def record(original):
+    def record(kind, original):
         def wrapper(*args, **kwargs):
-            threads.add(threading.current_thread().name)
+            suppressed = bool(context.get_value(_SUPPRESS_INSTRUMENTATION_KEY))
+            calls.append((kind, threading.current_thread().name, suppressed))
             return original(*args, **kwargs)
 
         return wrapper
 
-    monkeypatch.setattr(redis.Redis, "execute_command", record(redis.Redis.execute_command))
-    monkeypatch.setattr(redis.client.Pipeline, "execute", record(redis.client.Pipeline.execute))
-    monkeypatch.setattr(wire, "encode_span_start", record(wire.encode_span_start))
-    monkeypatch.setattr(wire, "encode_span_end", record(wire.encode_span_end))
+    # Every byte redis-py sends goes through Connection.send_packed_command.
+    send = redis.connection.Connection.send_packed_command
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", record("io", send))
+    monkeypatch.setattr(wire, "encode_span_start", record("encode", wire.encode_span_start))
+    monkeypatch.setattr(wire, "encode_span_end", record("encode", wire.encode_span_end))
     processor = make_processor()
     tracer = tracer_for(processor)
     for _ in range(50):
@@ -119,7 +123,10 @@ def test_no_redis_call_and_no_encoding_on_the_callers_thread(
             pass
     assert processor.force_flush(5000)
     assert processor.stats()["published"] == 100
-    assert threads == {PUBLISHER_THREAD}
+    assert {kind for kind, _, _ in calls} == {"io", "encode"}
+    assert {thread for _, thread, _ in calls} == {PUBLISHER_THREAD}
+    # ... and instrumentation is suppressed around them, so they are never traced.
+    assert all(suppressed for _, _, suppressed in calls)
 
 
 def test_force_flush_delivers_everything_queued(make_processor, tracer_for, redis_url, stream_name):
