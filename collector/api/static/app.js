@@ -25,7 +25,7 @@ function h(tag, attrs, ...children) {
     else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
     else el.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -162,6 +162,7 @@ async function refreshHealth() {
 // ---------------------------------------------------------------- trace list
 
 const TRACE_FILTERS = ["q", "session_id", "user_id", "level", "tag", "from", "to", "order"];
+const PAGE_SIZE = 50;
 
 function traceRow(t) {
   return h("tr", {
@@ -260,7 +261,7 @@ async function renderTraceList(view, params) {
   const currentCursor = () => state.cursors[state.cursors.length - 1] || null;
 
   async function load(cursor) {
-    const query = { limit: 50 };
+    const query = { limit: params.get("limit") || PAGE_SIZE };
     for (const name of TRACE_FILTERS) if (params.get(name)) query[name] = params.get(name);
     if (cursor) query.cursor = cursor;
     let page;
@@ -298,6 +299,21 @@ function flattenTree(nodes, collapsed, out = []) {
   return out;
 }
 
+// Where a bar's duration label goes: after the bar, inside its right end, or before it.
+function durationPlace(left, width) {
+  if (left + width <= 80) return "after";
+  return width >= 18 ? "inside" : "before";
+}
+
+function durationStyle(left, width) {
+  const right = Math.min(left + width, 100);
+  switch (durationPlace(left, width)) {
+    case "after": return `left:${right + 0.5}%`;
+    case "inside": return `right:${100 - right + 0.8}%`;
+    default: return `right:${100 - left + 0.5}%`;
+  }
+}
+
 function waterfall(trace, selectedId, collapsed, onSelect, onToggle) {
   const t0 = Date.parse(trace.start_time);
   const now = Date.now();
@@ -328,8 +344,8 @@ function waterfall(trace, selectedId, collapsed, onSelect, onToggle) {
       h("div", { class: "wf-track" },
         h("div", { class: `wf-bar t-${node.type} level-${node.level}${node.running ? " running" : ""}`,
           style: `left:${left}%;width:${Math.min(width, 100 - left)}%` }),
-        h("span", { class: "wf-dur", style: left + width > 80 ? `right:${100 - left + 0.5}%`
-          : `left:${left + width + 0.5}%` }, label)));
+        h("span", { class: `wf-dur${durationPlace(left, width) === "inside" ? " inside" : ""}`,
+          style: durationStyle(left, width) }, label)));
   });
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => h("span", {}, fmtDuration(total * f)));
   return h("div", { class: "panel waterfall", "data-testid": "waterfall" },
@@ -492,7 +508,7 @@ async function renderSession(view, sessionId) {
       h("span", {}, "users ", h("b", {}, session.user_ids.join(", ") || "—"))),
     h("p", {}),
     traceTable(session.traces),
-    session.next_cursor ? h("p", { class: "muted" }, "Showing the first 1000 traces.") : null);
+    h("p", { class: "muted" }, session.next_cursor ? "Showing the first 1000 traces." : ""));
 }
 
 // ---------------------------------------------------------------- router

@@ -8,7 +8,6 @@ reads what the collector wrote: nothing in these tables is inserted by hand.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,13 +15,12 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 import redis
-import uvicorn
 from api_corpus import Corpus, build_corpus
-from api_ingest import Ingestor, WireSpanProcessor
+from api_support import Ingestor, WireSpanProcessor, serve
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from servers import free_port, wait_for
+from servers import wait_for
 from swisper_studio.collector.api.app import create_app
 from swisper_studio.collector.migrate import migrate
 from swisper_studio.collector.projects import create_project
@@ -132,19 +130,6 @@ def client(studio: Studio, corpus: Corpus) -> Iterator[TestClient]:
 def live_server(studio: Studio, corpus: Corpus) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port (for browsers and HTTP fuzzing)."""
     yield from serve(create_app(studio.settings))
-
-
-def serve(app) -> Iterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, timeout=30, what="uvicorn to start")
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
 
 
 @pytest.fixture

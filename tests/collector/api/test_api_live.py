@@ -6,7 +6,7 @@ import time
 
 import pytest
 from api_corpus import MS, emit_agent_run
-from api_ingest import WireSpanProcessor
+from api_support import WireSpanProcessor
 from fastapi.testclient import TestClient
 from opentelemetry import trace as otel
 from opentelemetry.sdk.trace import TracerProvider

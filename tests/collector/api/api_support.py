@@ -1,12 +1,14 @@
-"""Spans into a Redis stream (wire encoders), and the real collector (``Consumer``) over it."""
+"""Test helpers: spans into a Redis stream (wire encoders), the real collector over it, uvicorn."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import redis
+import uvicorn
 from opentelemetry.sdk.trace import SpanProcessor
-from servers import wait_for
+from servers import free_port, wait_for
 from swisper_studio.collector.consumer import Consumer
 from swisper_studio.collector.settings import Settings
 from swisper_studio.exporter.wire import encode_resource, encode_span_end, encode_span_start
@@ -77,3 +79,16 @@ class WireSpanProcessor(SpanProcessor):
 
     def on_end(self, span) -> None:
         self.client.xadd(self.stream, encode_span_end(span, project_id=self.project_id))
+
+
+def serve(app) -> Iterator[str]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=30, what="uvicorn to start")
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
