@@ -28,21 +28,31 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 # Server replies that describe a passing state (out of memory, loading, failover, ...):
 # worth retrying, unlike a command the server will always refuse (WRONGTYPE, NOPERM, ...).
-_TRANSIENT_REPLIES = (
-    "OOM",
-    "LOADING",
-    "BUSY",
-    "READONLY",
-    "MASTERDOWN",
-    "TRYAGAIN",
-    "CLUSTERDOWN",
-    "NOREPLICAS",
+# redis-py strips the code from the message of the replies it maps to classes, so both the
+# classes and the codes are checked.
+_TRANSIENT_CODES = frozenset(
+    {"OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS"}
+)
+_TRANSIENT_CLASSES: tuple[type[BaseException], ...] = tuple(
+    getattr(redis.exceptions, name)
+    for name in (
+        "OutOfMemoryError",
+        "BusyLoadingError",
+        "ReadOnlyError",
+        "MasterDownError",
+        "TryAgainError",
+        "ClusterDownError",
+    )
+    if hasattr(redis.exceptions, name)
 )
 
 
 def is_transient_reply(exc: BaseException) -> bool:
     """True for a Redis error reply that may succeed when retried later."""
-    return str(exc).startswith(_TRANSIENT_REPLIES)
+    if isinstance(exc, _TRANSIENT_CLASSES):
+        return True
+    code = getattr(exc, "status_code", None) or str(exc).split(" ", 1)[0]
+    return code in _TRANSIENT_CODES
 
 
 def create_client(url: str, *, timeout_s: float, client_name: str | None = None) -> redis.Redis:

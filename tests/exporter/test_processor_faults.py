@@ -204,3 +204,47 @@ def test_the_publishers_own_redis_calls_are_not_traced(make_processor, redis_url
     finally:
         RedisInstrumentor().uninstrument()
         provider.shutdown()
+
+
+def test_out_of_memory_is_transient_events_wait_and_arrive_when_memory_frees(
+    own_redis, stream_name, tracer_for
+):
+    admin = redis.Redis.from_url(own_redis.url)
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", "1")  # every write is now refused with OOM
+    processor = RedisStreamSpanProcessor(redis_url=own_redis.url, stream_name=stream_name)
+    try:
+        tracer = tracer_for(processor)
+        _spans(tracer, 5)
+        wait_for(lambda: processor.stats()["publish_errors"] >= 1, timeout=10, what="OOM")
+        assert "OutOfMemory" in processor.stats()["last_error"] or "OOM" in str(
+            processor.stats()["last_error"]
+        )
+        assert processor.stats()["dropped_total"] == 0  # held, not dropped
+        admin.config_set("maxmemory", "0")
+        assert processor.force_flush(10_000)
+        assert admin.xlen(stream_name) == 10
+    finally:
+        processor.shutdown(timeout_millis=2000)
+        admin.close()
+
+
+def test_a_refused_write_drops_the_events_counts_them_and_flush_says_so(
+    make_processor, tracer_for, redis_url, stream_name, caplog
+):
+    client = redis.Redis.from_url(redis_url)
+    client.set(stream_name, b"not a stream")  # every XADD answers WRONGTYPE: retrying is futile
+    processor = make_processor()
+    tracer = tracer_for(processor)
+    with caplog.at_level(logging.ERROR, logger="swisper_studio"):
+        _spans(tracer, 3)
+        assert processor.force_flush(5000) is False
+    stats = processor.stats()
+    assert stats["dropped"]["rejected"] == 6
+    assert "WRONGTYPE" in stats["last_error"]
+    assert "refused" in caplog.text
+    client.delete(stream_name)  # fixed: later events flow again
+    _spans(tracer, 1)
+    assert processor.force_flush(5000) is True
+    assert client.xlen(stream_name) == 2
+    client.close()
