@@ -334,7 +334,9 @@ class Consumer:
         pings: list[wire.InitRequest] = []
         batch = MappedBatch()
         fields_of: dict[bytes, dict[bytes, bytes]] = {}
-        for entry_id, fields in entries:
+        # span_end entries first: a span_start covered by its end then skips the mapping
+        ordered = sorted(entries, key=lambda e: e[1] is None or e[1].get(b"type") != b"span_end")
+        for entry_id, fields in ordered:
             if fields is None:  # deleted by trimming while pending
                 continue
             fields_of[entry_id] = fields

@@ -544,22 +544,44 @@ def fold_trace(old: Row, new: Row) -> Row:
     return folded
 
 
-class MappedBatch:
-    """Rows of a batch, folded per span and per trace (each key appears once)."""
+def _covers(end: SpanEvent, start: SpanEvent) -> bool:
+    """True when mapping ``start`` cannot add anything to the rows of ``end``.
 
-    __slots__ = ("observations", "traces")
+    The OTel SDK only adds or overwrites attributes, so a span_end normally carries every
+    attribute of its span_start with the same value; then ``fold(start, end)`` equals ``end``'s
+    rows plus ``has_start``, and the start need not be mapped at all (half the mapping work).
+    """
+    return start.attributes.items() <= end.attributes.items() and (
+        not start.resource or start.resource == end.resource
+    )
+
+
+class MappedBatch:
+    """Rows of a batch, folded per span and per trace (each key appears once).
+
+    Add span_end events before span_start events (``map_events`` does) to let a start that is
+    covered by its end skip the mapping; the result is the same in any order.
+    """
+
+    __slots__ = ("_ends", "observations", "traces")
 
     def __init__(self) -> None:
         # keyed with the project too: another project's event for the same ids must not fold
         # into this project's row (the store refuses it, see WHERE project_id = ...)
         self.observations: dict[tuple[str, str, str], Row] = {}
         self.traces: dict[tuple[str, str], Row] = {}
+        self._ends: dict[tuple[str, str, str], SpanEvent] = {}
 
     def add(self, event: SpanEvent) -> None:
         """Map one event and fold it in; raises (leaving the batch unchanged) if it cannot."""
+        key = (event.project_id or DEFAULT_PROJECT_ID, event.trace_id, event.span_id)
+        if not event.is_end:
+            end = self._ends.get(key)
+            if end is not None and _covers(end, event):
+                self.observations[key]["has_start"] = True
+                return
         obs = observation_row(event)
         trace = trace_row(event, obs["level"])
-        key = (obs["project_id"], obs["trace_id"], obs["id"])
         trace_key = (trace["project_id"], trace["id"])
         previous = self.observations.get(key)
         known = self.traces.get(trace_key)
@@ -567,6 +589,8 @@ class MappedBatch:
         folded_trace = trace if known is None else fold_trace(known, trace)
         self.observations[key] = folded_obs
         self.traces[trace_key] = folded_trace
+        if event.is_end:
+            self._ends[key] = event
 
     @property
     def project_ids(self) -> set[str]:
@@ -579,8 +603,8 @@ class MappedBatch:
 
 
 def map_events(events: Iterable[SpanEvent]) -> MappedBatch:
-    """Map and fold a sequence of span events."""
+    """Map and fold a sequence of span events (ends first, see ``MappedBatch``)."""
     batch = MappedBatch()
-    for event in events:
+    for event in sorted(events, key=lambda e: not e.is_end):
         batch.add(event)
     return batch
