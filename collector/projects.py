@@ -70,7 +70,7 @@ def create_project(
     name = (name or "").strip()
     if not name:
         raise ValueError("project name must not be empty")
-    project_id = validate_project_id(project_id) if project_id else uuid.uuid4().hex[:16]
+    project_id = uuid.uuid4().hex[:16] if project_id is None else validate_project_id(project_id)
     with conn.transaction():
         row = conn.execute(
             "SELECT auto_created FROM projects WHERE id = %s FOR UPDATE", (project_id,)

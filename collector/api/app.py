@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATEMENT_TIMEOUT_MS = 15_000
-POOL_TIMEOUT_S = 10.0
+POOL_TIMEOUT_S = 5.0
 REDIS_TIMEOUT_S = 2.0
 
 DESCRIPTION = """\
