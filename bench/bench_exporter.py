@@ -1,20 +1,22 @@
-"""Benchmark of the exporter: caller cost, CPU, publisher throughput, memory bound.
+"""Benchmark of the exporter: memory bound, caller cost, CPU, publisher throughput.
 
 Run:  .venv/bin/python bench/bench_exporter.py [--quick]
 
 It starts its own throwaway redis-server on a free loopback port and prints tables:
 
-1. Caller-thread cost per span (start + end), variants interleaved round by round, medians:
+1. Memory with Redis down: RSS while pushing far more events than the queue holds.
+2. Caller-thread cost per span (start + end), variants interleaved round by round:
    - ``no processor``      the SDK's own cost of a span, nothing exported (context only);
    - ``BSP + no-op``       OpenTelemetry's BatchSpanProcessor with a no-op exporter: the floor;
    - ``processor, up``     RedisStreamSpanProcessor, Redis reachable;
    - ``processor, down``   RedisStreamSpanProcessor, Redis unreachable (queue full, evicting);
    - ``sync XADD``         the original design: one blocking XADD per event on the caller.
-   Wall time and thread CPU of the caller, plus the whole process's CPU per span including the
-   background threads (measured around the spans and a final flush).
-2. Publisher throughput: events queued up front, then timed until force_flush returns; CPU per
+   2a paced: one span per millisecond (an agent idles on I/O between spans), median and p99
+   of each span's wall time on the caller's thread. 2b saturated: spans back to back; wall and
+   thread CPU of the caller, plus the process's CPU per span including the background
+   threads' work for those spans (measured through a final flush).
+3. Publisher throughput: events queued up front, then timed until force_flush returns; CPU per
    event from the process CPU during the flush (the waiting caller burns none).
-3. Memory with Redis down: RSS while pushing far more events than the queue holds.
 
 Figures are for this machine only; compare ratios, not absolute numbers.
 """
@@ -174,7 +176,7 @@ def bench_caller(url: str, spans: int, paced_spans: int, repeats: int) -> None:
             paced[name].extend(_paced_round(tracers[name][0], paced_spans, PACING_GAP_S))
     floor = statistics.median(paced[FLOOR])
     print(
-        f"\n1a. Caller's thread, paced: {paced_spans} spans x {repeats} rounds per variant, "
+        f"\n2a. Caller's thread, paced: {paced_spans} spans x {repeats} rounds per variant, "
         f"{PACING_GAP_S * 1000:.0f} ms idle between spans"
     )
     print(f"{'variant':<24}{'median us':>10}{'x floor':>9}{'p99 us':>9}")
@@ -190,7 +192,7 @@ def bench_caller(url: str, spans: int, paced_spans: int, repeats: int) -> None:
             saturated[name].append(_round(tracer, flush, spans))
     floor = statistics.median(s[0] for s in saturated[FLOOR])
     print(
-        f"\n1b. Saturated: {spans} spans back to back x {repeats} rounds, medians; process CPU "
+        f"\n2b. Saturated: {spans} spans back to back x {repeats} rounds, medians; process CPU "
         "includes the background thread's work for those spans (measured through a flush)"
     )
     print(f"{'variant':<24}{'wall us':>9}{'x floor':>9}{'caller CPU us':>15}{'process CPU us':>16}")
@@ -218,7 +220,7 @@ def _ended_spans(count: int) -> list[ReadableSpan]:
 def bench_publisher(url: str, events: int, repeats: int, batch_sizes: list[int]) -> None:
     spans = _ended_spans(1000)
     client = redis.Redis.from_url(url)
-    print(f"\n2. Publisher: {events} span events queued, then flushed; medians of {repeats}")
+    print(f"\n3. Publisher: {events} span events queued, then flushed; medians of {repeats}")
     print(f"{'batch size':<12}{'events/s':>12}{'CPU us/event':>14}")
     for batch in batch_sizes:
         rates, cpus = [], []
@@ -260,7 +262,7 @@ def bench_memory(events: int) -> None:
         export_timeout_millis=200,
     )
     tracer = _provider(processor).get_tracer("bench")
-    print(f"\n3. Memory with Redis down (queue bound {processor.config.max_queue_size} events)")
+    print(f"\n1. Memory with Redis down (queue bound {processor.config.max_queue_size} events)")
     print(f"{'events pushed':>14}{'RSS MiB':>10}{'queued':>9}{'dropped':>10}")
     step = events // 4
     for pushed in range(0, events + 1, step):
@@ -286,9 +288,9 @@ def main() -> None:
     server = RedisServer().start()
     try:
         print(f"Python {sys.version.split()[0]}, redis-server on {server.url}")
+        bench_memory(mem_events)  # first, so the RSS baseline is not the other sections' garbage
         bench_caller(server.url, spans, paced, repeats)
         bench_publisher(server.url, events, pub_repeats, [128, 512, 2048])
-        bench_memory(mem_events)
     finally:
         server.close()
 
