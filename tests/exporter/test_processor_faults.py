@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 
 import pytest
 import redis
@@ -27,9 +28,17 @@ def _spans(tracer, count: int, prefix: str = "s") -> None:
 
 
 def test_span_created_while_redis_is_stopped_raises_nothing_and_arrives_after_restart(
-    own_redis, stream_name, tracer_for, caplog
+    own_redis, stream_name, tracer_for, caplog, monkeypatch
 ):
     caplog.set_level(logging.WARNING, logger="swisper_studio")
+    connecting_threads: set[str] = set()
+    connect = redis.connection.AbstractConnection.connect
+
+    def watched_connect(self, *args, **kwargs):
+        connecting_threads.add(threading.current_thread().name)
+        return connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "connect", watched_connect)
     own_redis.stop()
     processor = RedisStreamSpanProcessor(
         redis_url=own_redis.url, stream_name=stream_name, export_timeout_millis=500
@@ -43,6 +52,7 @@ def test_span_created_while_redis_is_stopped_raises_nothing_and_arrives_after_re
         assert stats["connected"] is False
         assert stats["last_error"]
         assert "unreachable" in caplog.text or "cannot publish" in caplog.text
+        assert connecting_threads == {"SwisperStudioPublisher"}  # never the caller's thread
 
         own_redis.start()
         wait_for(lambda: stream_length(own_redis.url, stream_name) == 40, timeout=20)
