@@ -209,6 +209,8 @@ class Publisher:
         deadline = time.monotonic() + max(timeout_millis, 0) / 1000.0
         self._stop.set()
         self._wake.set()
+        if threading.current_thread() is self._thread:  # e.g. a span hook on our own thread
+            return False
         if self._thread.is_alive():
             self._thread.join(max(deadline - time.monotonic(), 0))
         clean = not self._thread.is_alive() and not self._queue
@@ -240,7 +242,7 @@ class Publisher:
             "publish_errors": self._publish_errors,
             "reconnects": self._reconnects,
             "last_error": self._last_error,
-            "queue_size": sum(1 for item in list(self._queue) if type(item) is not _FlushMarker),
+            "queue_size": len(self._queue),
             "max_queue_size": self._max_queue_size,
             "connected": self._failing_since is None,
             "shutdown": self._shutdown,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -268,3 +270,32 @@ def test_many_threads_publish_every_event(make_processor, tracer_for, redis_url,
         worker.join()
     assert processor.force_flush(10_000)
     assert stream_length(redis_url, stream_name) == 4 * 200 * 2
+
+
+EXITING_APP = """
+import sys
+from opentelemetry.sdk.trace import TracerProvider
+from swisper_studio.exporter import RedisStreamSpanProcessor
+
+processor = RedisStreamSpanProcessor(
+    redis_url=sys.argv[1], stream_name=sys.argv[2], schedule_delay_millis=600_000
+)
+provider = TracerProvider(shutdown_on_exit=False)  # only the processor's own atexit flushes
+provider.add_span_processor(processor)
+for _ in range(25):
+    with provider.get_tracer("app").start_as_current_span("work"):
+        pass
+"""
+
+
+def test_events_queued_at_interpreter_exit_are_flushed(redis_url, stream_name, tmp_path):
+    script = tmp_path / "exiting_app.py"
+    script.write_text(EXITING_APP)
+    done = subprocess.run(
+        [sys.executable, str(script), redis_url, stream_name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert stream_length(redis_url, stream_name) == 50
