@@ -40,8 +40,35 @@ def timed_start(data_dir: Path) -> tuple[AllInOne, float]:
     return stack, time.perf_counter() - started
 
 
-def per_run_ms(graph, runs: int) -> list[float]:
-    return [run_one(graph, spec).duration_s * 1000 for spec in run_specs(runs, "bench")]
+def per_run(graph, specs) -> tuple[list[float], list[float]]:
+    """Wall time and the calling thread's CPU time per run, in ms."""
+    wall, cpu = [], []
+    for spec in specs:
+        cpu_start = time.thread_time()
+        wall.append(run_one(graph, spec).duration_s * 1000)
+        cpu.append((time.thread_time() - cpu_start) * 1000)
+    return wall, cpu
+
+
+def alternate(graph, runs: int, instrument, uninstrument, block: int = 10):
+    """Plain and traced runs in alternating blocks, so machine load drifts hit both alike."""
+    plain: tuple[list[float], list[float]] = ([], [])
+    traced: tuple[list[float], list[float]] = ([], [])
+    specs = run_specs(runs, "bench")
+    for start in range(0, runs, block):
+        chunk = specs[start : start + block]
+        for target, traced_block in ((plain, False), (traced, True)):
+            if traced_block:
+                instrument()
+            try:
+                per_run(graph, chunk[:1])  # (re-)instrumenting warms caches: not measured
+                wall, cpu = per_run(graph, chunk)
+            finally:
+                if traced_block:
+                    uninstrument()
+            target[0].extend(wall)
+            target[1].extend(cpu)
+    return plain, traced
 
 
 def describe(values: list[float]) -> str:
@@ -69,8 +96,7 @@ def main() -> int:
         try:
             print(f"up, embedded servers, to /ready:  cold {cold:5.2f} s   warm {warm:5.2f} s")
             graph = build_demo_graph()
-            per_run_ms(graph, 5)  # warm-up
-            plain = per_run_ms(graph, runs)
+            per_run(graph, run_specs(5, "warmup"))
 
             settings = Settings(redis_url=stack.redis_url, database_url=stack.database_url)
             provider = TracerProvider()
@@ -78,29 +104,40 @@ def main() -> int:
                 redis_url=stack.redis_url, stream_name=settings.stream_name, project_id="default"
             )
             provider.add_span_processor(processor)
-            instrument_langgraph(tracer_provider=provider)
+            before = count_traces(stack.database_url, "default")
             try:
-                before = count_traces(stack.database_url, "default")
-                traced = per_run_ms(graph, runs)
+                plain, traced = alternate(
+                    graph,
+                    runs,
+                    lambda: instrument_langgraph(tracer_provider=provider),
+                    uninstrument_langgraph,
+                )
                 finished = time.perf_counter()
                 provider.force_flush(30_000)
                 stats = processor.stats()
-                while count_traces(stack.database_url, "default") < before + runs:
+                traced_runs = runs + (runs + 9) // 10  # incl. one warm-up per traced block
+                deadline = time.monotonic() + 120
+                while count_traces(stack.database_url, "default") < before + traced_runs:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("the collector did not store every trace in 120 s")
                     time.sleep(0.01)
                 end_to_end = time.perf_counter() - finished
             finally:
-                uninstrument_langgraph()
                 provider.shutdown()
-            spans = stats["published"] / 2 / runs  # two events per span
-            overhead = statistics.median(traced) - statistics.median(plain)
-            print(f"demo agent run, uninstrumented:   {describe(plain)}   ({runs} runs)")
-            print(f"demo agent run, instrumented:     {describe(traced)}")
+            spans = stats["published"] / 2 / traced_runs  # two events per span
+            cpu_cost = statistics.median(traced[1]) - statistics.median(plain[1])
+            wall_cost = statistics.median(traced[0]) - statistics.median(plain[0])
+            print(f"demo run, uninstrumented, wall:   {describe(plain[0])}   ({runs} runs)")
+            print(f"demo run, instrumented, wall:     {describe(traced[0])}")
+            print(f"demo run, uninstrumented, CPU:    {describe(plain[1])}   (calling thread)")
+            print(f"demo run, instrumented, CPU:      {describe(traced[1])}")
             print(
-                f"instrumentation + exporter cost:  {overhead:7.2f} ms per run (median), "
-                f"{spans:.1f} spans per run, {overhead * 1000 / spans:6.1f} us per span"
+                f"app thread cost: {cpu_cost:5.2f} ms CPU / {wall_cost:5.2f} ms wall per run "
+                f"(medians), {spans:.1f} spans per run = {cpu_cost * 1000 / spans:5.0f} us CPU "
+                "per span"
             )
             print(
-                f"last run returned -> all {runs} traces stored: {end_to_end * 1000:7.1f} ms "
+                f"last run -> all {traced_runs} traces stored: {end_to_end * 1000:7.1f} ms "
                 f"(events published {stats['published']}, dropped {stats['dropped_total']})"
             )
         finally:
