@@ -64,7 +64,6 @@ LANGGRAPH_STEP = "langgraph.step"
 LANGGRAPH_TRIGGERS = "langgraph.triggers"
 LANGGRAPH_CHECKPOINT_NS = "langgraph.checkpoint_ns"
 LANGGRAPH_PATH = "langgraph.path"
-LANGGRAPH_TASK_ID = "langgraph.task_id"
 LANGGRAPH_THREAD_ID = "langgraph.thread_id"
 LANGGRAPH_INTERRUPTED = "langgraph.interrupted"
 LANGGRAPH_RESUMED = "langgraph.resumed"
@@ -92,22 +91,37 @@ def stop_on_exception(func: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-@stop_on_exception
-def task_attributes(task: Any) -> Iterator[Attr]:
-    """Node span attributes from a ``PregelExecutableTask``."""
-    yield SPAN_KIND, CHAIN
-    yield LANGGRAPH_NODE, task.name
-    metadata = task.config.get("metadata") or {}
-    step = metadata.get("langgraph_step")
-    if isinstance(step, int):
-        yield LANGGRAPH_STEP, step
-    triggers = task.triggers
-    if triggers:
-        yield LANGGRAPH_TRIGGERS, [str(t) for t in triggers]
-    ns = metadata.get("langgraph_checkpoint_ns")
-    if ns:
-        yield LANGGRAPH_CHECKPOINT_NS, ns
-    yield LANGGRAPH_TASK_ID, task.id
+def task_attributes(task: Any) -> dict[str, Any]:
+    """Node span attributes from a ``PregelExecutableTask``, passed to ``start_span`` at once
+    (one attribute-set call instead of one locked ``set_attribute`` per key)."""
+    out: dict[str, Any] = {SPAN_KIND: CHAIN, LANGGRAPH_NODE: task.name}
+    try:
+        metadata = task.config.get("metadata") or {}
+        step = metadata.get("langgraph_step")
+        if isinstance(step, int):
+            out[LANGGRAPH_STEP] = step
+        triggers = task.triggers
+        if triggers:
+            out[LANGGRAPH_TRIGGERS] = triggers if type(triggers) is tuple else tuple(triggers)
+        ns = metadata.get("langgraph_checkpoint_ns")
+        if ns:
+            out[LANGGRAPH_CHECKPOINT_NS] = ns
+    except Exception:
+        logger.debug("failed to read task attributes", exc_info=True)
+    return out
+
+
+def payload_attributes(which: str, text: str, truncated: bool) -> dict[str, Any]:
+    """``input.value`` / ``input.mime_type`` (/ ``input.truncated``), or the output triple."""
+    if which == "input":
+        out = {INPUT_VALUE: text, INPUT_MIME_TYPE: JSON_MIME}
+        if truncated:
+            out[INPUT_TRUNCATED] = True
+    else:
+        out = {OUTPUT_VALUE: text, OUTPUT_MIME_TYPE: JSON_MIME}
+        if truncated:
+            out[OUTPUT_TRUNCATED] = True
+    return out
 
 
 @stop_on_exception

@@ -86,14 +86,11 @@ class GraphTracer:
             return None
         return tracer
 
-    def _set_payload(self, span: Span, key: str, mime: str, flag: str, value: Any) -> None:
+    def _set_payload(self, span: Span, which: str, value: Any) -> None:
         if self.encoder is None:
             return
         text, truncated = self.encoder.encode(value)
-        span.set_attribute(key, text)
-        span.set_attribute(mime, attrs.JSON_MIME)
-        if truncated:
-            span.set_attribute(flag, True)
+        span.set_attributes(attrs.payload_attributes(which, text, truncated))
 
     def _end_with_error(self, span: Span, run: _Run, exc: BaseException) -> None:
         if is_bubble_up(exc):
@@ -122,30 +119,27 @@ class GraphTracer:
         if tracer is None:
             return None
         name = getattr(graph, "name", None) or "LangGraph"
-        span = tracer.start_span(name, context=parent)
+        span = tracer.start_span(
+            name,
+            context=parent,
+            attributes={attrs.SPAN_KIND: attrs.CHAIN, attrs.LANGGRAPH_ENTRYPOINT: entrypoint},
+        )
         run = _Run()
         ctx = otel_context.set_value(_RUN_KEY, run, trace.set_span_in_context(span, parent))
         if span.is_recording():
             try:
-                self._root_attributes(span, args, kwargs, entrypoint)
+                self._root_attributes(span, args, kwargs)
             except Exception:
                 logger.debug("failed to set root span attributes", exc_info=True)
         return span, ctx, run
 
-    def _root_attributes(
-        self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], entrypoint: str
-    ) -> None:
+    def _root_attributes(self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         graph_input = args[0] if args else kwargs.get("input")
         config = args[1] if len(args) > 1 else kwargs.get("config")
-        span.set_attribute(attrs.SPAN_KIND, attrs.CHAIN)
-        span.set_attribute(attrs.LANGGRAPH_ENTRYPOINT, entrypoint)
         if type(graph_input).__name__ == "Command" and getattr(graph_input, "resume", None):
             span.set_attribute(attrs.LANGGRAPH_RESUMED, True)
-        for key, value in attrs.run_config_attributes(config, self.encoder):
-            span.set_attribute(key, value)
-        self._set_payload(
-            span, attrs.INPUT_VALUE, attrs.INPUT_MIME_TYPE, attrs.INPUT_TRUNCATED, graph_input
-        )
+        span.set_attributes(dict(attrs.run_config_attributes(config, self.encoder)))
+        self._set_payload(span, "input", graph_input)
 
     def end_root(
         self, span: Span, run: _Run, output: Any = _MISSING, exc: BaseException | None = None
@@ -159,13 +153,7 @@ class GraphTracer:
                 if run.resumed:
                     span.set_attribute(attrs.LANGGRAPH_RESUMED, True)
                 if output is not _MISSING and exc is None:
-                    self._set_payload(
-                        span,
-                        attrs.OUTPUT_VALUE,
-                        attrs.OUTPUT_MIME_TYPE,
-                        attrs.OUTPUT_TRUNCATED,
-                        output,
-                    )
+                    self._set_payload(span, "output", output)
         except Exception:
             logger.debug("failed to finish root span", exc_info=True)
         finally:
@@ -181,21 +169,13 @@ class GraphTracer:
         run = parent.get(_RUN_KEY)
         if run is None:
             run = _Run()
-        span = tracer.start_span(task.name, context=parent)
+        span = tracer.start_span(task.name, context=parent, attributes=attrs.task_attributes(task))
         ctx = trace.set_span_in_context(span, parent)
         if run is not parent.get(_RUN_KEY):
             ctx = otel_context.set_value(_RUN_KEY, run, ctx)
-        if span.is_recording():
+        if self.encoder is not None and span.is_recording():
             try:
-                for key, value in attrs.task_attributes(task):
-                    span.set_attribute(key, value)
-                self._set_payload(
-                    span,
-                    attrs.INPUT_VALUE,
-                    attrs.INPUT_MIME_TYPE,
-                    attrs.INPUT_TRUNCATED,
-                    task.input,
-                )
+                self._set_payload(span, "input", task.input)
             except Exception:
                 logger.debug("failed to set node span attributes", exc_info=True)
         return span, ctx, run
@@ -211,14 +191,8 @@ class GraphTracer:
                     span.set_attribute(attrs.LANGGRAPH_ATTEMPTS, attempts)
                 if exc is not None:
                     self._end_with_error(span, run, exc)
-                else:
-                    self._set_payload(
-                        span,
-                        attrs.OUTPUT_VALUE,
-                        attrs.OUTPUT_MIME_TYPE,
-                        attrs.OUTPUT_TRUNCATED,
-                        _writes_as_output(task.writes),
-                    )
+                elif self.encoder is not None:
+                    self._set_payload(span, "output", _writes_as_output(task.writes))
         except Exception:
             logger.debug("failed to finish node span", exc_info=True)
         finally:

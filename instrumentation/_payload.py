@@ -72,13 +72,24 @@ _SECRET_SUFFIXES = (
 )
 
 
+_secret_cache: dict[str, bool] = {}
+_SECRET_CACHE_MAX = 4096
+
+
 def is_secret_key(key: str) -> bool:
     """True for keys such as ``password``, ``OPENAI_API_KEY``, ``access-token``, ``Cookie``.
 
     Counters such as ``input_tokens`` or ``max_tokens`` are not secrets and stay visible.
+    State keys repeat on every node, so answers are cached (bounded).
     """
+    hit = _secret_cache.get(key)
+    if hit is not None:
+        return hit
     norm = key.lower().replace("-", "_")
-    return norm in _SECRET_KEYS or norm.endswith(_SECRET_SUFFIXES)
+    secret = norm in _SECRET_KEYS or norm.endswith(_SECRET_SUFFIXES)
+    if len(_secret_cache) < _SECRET_CACHE_MAX:
+        _secret_cache[key] = secret
+    return secret
 
 
 def default_redact(key: str, value: Any) -> Any:
@@ -110,6 +121,9 @@ class PayloadEncoder:
 
     def encode(self, value: Any) -> tuple[str, bool]:
         """Return ``(json_text, truncated)``. Never raises."""
+        fast = self._fast(value)
+        if fast is not None:
+            return fast, False
         try:
             walker = _Walker(self.max_bytes, self.redact)
             safe = walker.walk(value, 0)
@@ -127,12 +141,61 @@ class PayloadEncoder:
             text += TRUNCATION_MARKER
         return text, truncated
 
+    def _fast(self, value: Any) -> str | None:
+        """Flat dicts / short lists of short scalars (most LangGraph states and node updates)
+        go straight to orjson; anything else, or a secret-looking key, takes the full walk."""
+        redact = self.redact
+        if redact is not None and redact is not default_redact:
+            return None
+        budget = self.max_bytes
+        cls = type(value)
+        try:
+            if cls is dict:
+                for key, item in value.items():
+                    if type(key) is not str or (redact is not None and is_secret_key(key)):
+                        return None
+                    budget = _flat_budget(item, budget)
+                    if budget < 0:
+                        return None
+            elif _flat_budget(value, budget) < 0:
+                return None
+            raw = orjson.dumps(value)
+        except Exception:
+            return None
+        if len(raw) > self.max_bytes:
+            return None
+        return raw.decode("utf-8")
+
     def jsonable(self, value: Any) -> Any:
         """The redacted, JSON-safe form of ``value`` (for attributes built from dicts)."""
         try:
             return _Walker(self.max_bytes, self.redact).walk(value, 0)
         except Exception:
             return _safe_repr(value, self.max_bytes)
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+_MAX_FAST_LIST = 64
+
+
+def _flat_budget(value: Any, budget: int) -> int:
+    """Remaining budget after a scalar, short string or short list of those; -1 otherwise."""
+    cls = type(value)
+    if cls is str:
+        return budget - len(value) - 2
+    if cls in _SCALARS:
+        return budget - 8
+    if cls is list and len(value) <= _MAX_FAST_LIST:
+        for item in value:
+            item_cls = type(item)
+            if item_cls is str:
+                budget -= len(item) + 3
+            elif item_cls in _SCALARS:
+                budget -= 9
+            else:
+                return -1
+        return budget
+    return -1
 
 
 class _Walker:

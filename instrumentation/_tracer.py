@@ -20,6 +20,11 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+
+try:  # LangGraph dispatches on_interrupt / on_resume only to GraphCallbackHandlers
+    from langgraph.callbacks import GraphCallbackHandler as _HandlerBase
+except ImportError:  # older LangGraph
+    _HandlerBase = BaseCallbackHandler  # type: ignore[misc,assignment]
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
@@ -58,7 +63,7 @@ def _guard(func: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-class SpanCallbackHandler(BaseCallbackHandler):
+class SpanCallbackHandler(_HandlerBase):
     """Turns chat model, LLM, tool and retriever runs into OTel spans."""
 
     run_inline = True
@@ -267,7 +272,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._fail(run_id, error)
 
-    # -- LangGraph lifecycle (graph callback managers copy our handler too) ----------------
+    # -- LangGraph lifecycle --------------------------------------------------------------
 
     @_guard
     def on_interrupt(self, event: Any = None, **kwargs: Any) -> None:

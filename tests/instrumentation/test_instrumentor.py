@@ -95,6 +95,9 @@ def test_uninstrument_restores_everything(spans):
     for name in ("run_with_retry", "arun_with_retry"):
         assert not hasattr(getattr(_runner, name), "__wrapped__")
     assert not hasattr(BaseCallbackManager.__init__, "__wrapped__")
+    from langchain_core.callbacks import manager
+
+    assert not hasattr(manager._configure, "__wrapped__")
     assert BaseCallbackManager(handlers=[]).handlers == []
     linear(2).invoke({"x": 0})
     assert spans().all == []
