@@ -25,14 +25,15 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 import psycopg
 import redis
 from swisper_studio.collector import health
-from swisper_studio.collector.mapping import MappedBatch
+from swisper_studio.collector.mapping import DEFAULT_PROJECT_ID, MappedBatch
 from swisper_studio.collector.migrate import migrate
 from swisper_studio.collector.settings import Settings
 from swisper_studio.collector.store import Store, StoreUnavailable
@@ -73,6 +74,19 @@ class ConsumerStats:
     lag: int | None = None
     pending: int | None = None
     trimming_risk: bool = False
+
+
+@dataclass
+class _Prepared:
+    """A decoded and folded batch, ready to be written."""
+
+    entries: list[Entry]
+    started: float
+    batch: MappedBatch = field(default_factory=MappedBatch)
+    spans: list[tuple[bytes, wire.SpanEvent | None]] = field(default_factory=list)
+    pings: list[wire.InitRequest] = field(default_factory=list)
+    poison: dict[bytes, str] = field(default_factory=dict)
+    fields_of: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)
 
 
 class _Backoff:
@@ -119,6 +133,8 @@ class Consumer:
         self._next_heartbeat = 0.0
         self._started_at = time.time()
         self._warned_trimming = False
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="swisper-collector-writer")
+        self._writing: Future[None] | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -169,14 +185,19 @@ class Consumer:
             self.setup()
         self._maybe_heartbeat()
         if self._inflight:
-            return self._process(self._inflight)
+            return self._process(self._inflight)  # an outage interrupted it: retry first
         handled = self._retry_failed()
         if time.monotonic() >= self._next_claim:
             handled += self.claim_stale()
         block = self.settings.block_ms if block_ms is None else block_ms
+        if self._writing is not None:
+            block = 0  # a batch is being written: only take what is already there
         entries = self._read(">", block or None)  # redis-py: BLOCK 0 would wait forever
-        handled += self._process(entries)
-        return handled
+        if not entries:
+            self._drain_pipeline()
+            return handled
+        self._submit(entries)
+        return handled + len(entries)
 
     def setup(self) -> None:
         """Ensure the group, apply migrations, connect the store, recover own pending."""
@@ -258,7 +279,12 @@ class Consumer:
         return value
 
     def close(self) -> None:
-        """Delete the heartbeat (best effort) and close connections."""
+        """Finish the batch being written, delete the heartbeat (best effort), disconnect."""
+        try:
+            self._drain_pipeline()
+        except Exception as exc:
+            logger.warning("last batch not written: %s", exc)
+        self._writer.shutdown(wait=True)
         if self._inflight:
             logger.warning(
                 "stopping with %d entries not stored: they stay pending for another consumer",
@@ -311,7 +337,7 @@ class Consumer:
 
     def _retry_failed(self) -> int:
         now = time.monotonic()
-        due = [entry_id for entry_id, at in self._retry_at.items() if at <= now]
+        due = [entry_id for entry_id, at in list(self._retry_at.items()) if at <= now]
         if not due:
             return 0
         for entry_id in due:
@@ -323,76 +349,125 @@ class Consumer:
     # ------------------------------------------------------------------ processing
 
     def _process(self, entries: Sequence[Entry]) -> int:
-        """Decode, fold, store, answer pings, dead-letter, ack. All or nothing on outages."""
+        """Decode, fold, store, answer pings, dead-letter, ack, synchronously."""
+        self._drain_pipeline()
         if not entries:
-            self._inflight = []
             return 0
-        started = time.perf_counter()
-        self._inflight = list(entries)
-        poison: dict[bytes, str] = {}
-        spans: list[tuple[bytes, wire.SpanEvent]] = []
-        pings: list[wire.InitRequest] = []
-        batch = MappedBatch()
-        fields_of: dict[bytes, dict[bytes, bytes]] = {}
+        self._commit(self._prepare(entries))
+        return len(entries)
+
+    def _prepare(self, entries: Sequence[Entry]) -> _Prepared:
+        """Decode and fold (CPU only; runs while the previous batch is being written)."""
+        prepared = _Prepared(list(entries), time.perf_counter())
+        batch = prepared.batch
         # span_end entries first: a span_start covered by its end then skips the mapping
         ordered = sorted(entries, key=lambda e: e[1] is None or e[1].get(b"type") != b"span_end")
         for entry_id, fields in ordered:
             if fields is None:  # deleted by trimming while pending
                 continue
-            fields_of[entry_id] = fields
+            prepared.fields_of[entry_id] = fields
+            if self._covered_start(batch, fields):
+                prepared.spans.append((entry_id, None))
+                continue
             try:
                 event = wire.decode_entry(fields)
             except wire.WireFormatError as exc:
-                poison[entry_id] = f"undecodable: {exc}"
+                prepared.poison[entry_id] = f"undecodable: {exc}"
                 continue
             if isinstance(event, wire.InitRequest):
-                pings.append(event)
+                prepared.pings.append(event)
                 continue
             try:
                 batch.add(event)
             except Exception as exc:  # a mapping bug or a hostile attribute: never retryable
-                poison[entry_id] = f"mapping failed: {type(exc).__name__}: {exc}"
+                prepared.poison[entry_id] = f"mapping failed: {type(exc).__name__}: {exc}"
                 continue
-            spans.append((entry_id, event))
+            prepared.spans.append((entry_id, event))
+        return prepared
 
-        failed = self._store_batch(batch, spans)
-        self._answer_pings(pings)
-        exhausted, gone = self._exhausted(failed)
-        for entry_id in gone:  # acked meanwhile by a consumer that took it over
-            failed.pop(entry_id)
-        dead = {**poison, **exhausted}
-        for entry_id in failed:
-            if entry_id not in dead:
-                self._retry_at[entry_id] = time.monotonic() + self._retry_delay()
-        ack_ids = [
-            entry_id for entry_id, _ in entries if entry_id not in failed or entry_id in dead
-        ]
-        self._finish(ack_ids, dead, fields_of)
-        self._stats.failed += len(failed) + len(poison)
+    @staticmethod
+    def _covered_start(batch: MappedBatch, fields: dict[bytes, bytes]) -> bool:
+        """A span_start whose span_end is in the batch needs only a peek at its attributes,
+        not a full decode (the end carries everything; ``MappedBatch.mark_covered_start``)."""
+        if fields.get(b"type") != b"span_start":
+            return False
+        try:
+            key = (
+                fields.get(b"project_id", b"").decode() or DEFAULT_PROJECT_ID,
+                fields[b"trace_id"].decode(),
+                fields[b"span_id"].decode(),
+            )
+            body = orjson.loads(fields[b"body"])
+        except (KeyError, UnicodeDecodeError, orjson.JSONDecodeError):
+            return False
+        if not isinstance(body, dict):
+            return False
+        return batch.mark_covered_start(key, body.get("attributes") or {}, body.get("resource"))
+
+    def _commit(self, prepared: _Prepared) -> None:
+        """Store, answer pings, dead-letter, ack. On an outage nothing is acked and the
+        entries stay in ``_inflight`` for a retry."""
+        try:
+            failed = self._store_batch(prepared)
+            self._answer_pings(prepared.pings)
+            exhausted, gone = self._exhausted(failed)
+            for entry_id in gone:  # acked meanwhile by a consumer that took it over
+                failed.pop(entry_id)
+            dead = {**prepared.poison, **exhausted}
+            for entry_id in failed:
+                if entry_id not in dead:
+                    self._retry_at[entry_id] = time.monotonic() + self._retry_delay()
+            ack_ids = [e for e, _ in prepared.entries if e not in failed or e in dead]
+            self._finish(ack_ids, dead, prepared.fields_of)
+        except BaseException:
+            self._inflight = prepared.entries
+            raise
+        self._stats.failed += len(failed) + len(prepared.poison)
         self._stats.processed += len(ack_ids) - len(dead)
-        self._record_latency(len(entries), time.perf_counter() - started)
+        self._record_latency(len(prepared.entries), time.perf_counter() - prepared.started)
         self._inflight = []
-        return len(entries)
 
-    def _store_batch(
-        self, batch: MappedBatch, spans: list[tuple[bytes, wire.SpanEvent]]
-    ) -> dict[bytes, str]:
+    def _submit(self, entries: Sequence[Entry]) -> None:
+        """Prepare ``entries`` now and write them on the writer thread once the previous batch
+        has committed: decoding batch N+1 overlaps PostgreSQL's work on batch N."""
+        prepared = self._prepare(entries)
+        try:
+            self._drain_pipeline()
+        except BaseException:
+            self._inflight = self._inflight + prepared.entries
+            raise
+        self._writing = self._writer.submit(self._commit, prepared)
+
+    def _drain_pipeline(self) -> None:
+        """Wait for the batch on the writer thread; re-raise its outage, if any."""
+        future, self._writing = self._writing, None
+        if future is not None:
+            future.result()
+
+    def _store_batch(self, prepared: _Prepared) -> dict[bytes, str]:
         """Write the batch; on a data error retry record by record. Returns refused ids."""
-        if not spans:
+        if not prepared.spans:
             return {}
         try:
-            self._store.write(batch)
+            self._store.write(prepared.batch)
             return {}
         except StoreUnavailable:
             raise
         except psycopg.Error as exc:
             logger.warning(
-                "batch of %d events refused (%s), retrying record by record", len(spans), exc
+                "batch of %d events refused (%s), retrying record by record",
+                len(prepared.spans),
+                exc,
             )
         records = []
-        for entry_id, event in spans:
+        for entry_id, event in prepared.spans:
             single = MappedBatch()
-            single.add(event)
+            try:
+                if event is None:  # a covered span_start that was only peeked at
+                    event = wire.decode_entry(prepared.fields_of[entry_id])
+                single.add(event)  # type: ignore[arg-type]
+            except Exception:  # its span_end carries everything: nothing of its own to write
+                continue
             records.append((entry_id, single))
         return self._store.write_each(records)
 

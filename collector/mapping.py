@@ -544,15 +544,15 @@ def fold_trace(old: Row, new: Row) -> Row:
     return folded
 
 
-def _covers(end: SpanEvent, start: SpanEvent) -> bool:
-    """True when mapping ``start`` cannot add anything to the rows of ``end``.
+def _covers(end: SpanEvent, attributes: Mapping[str, Any], resource: Any) -> bool:
+    """True when mapping a span_start with these attributes cannot add anything to ``end``.
 
     The OTel SDK only adds or overwrites attributes, so a span_end normally carries every
     attribute of its span_start with the same value; then ``fold(start, end)`` equals ``end``'s
     rows plus ``has_start``, and the start need not be mapped at all (half the mapping work).
     """
-    return start.attributes.items() <= end.attributes.items() and (
-        not start.resource or start.resource == end.resource
+    return attributes.items() <= end.attributes.items() and (
+        not resource or resource == end.resource
     )
 
 
@@ -575,11 +575,8 @@ class MappedBatch:
     def add(self, event: SpanEvent) -> None:
         """Map one event and fold it in; raises (leaving the batch unchanged) if it cannot."""
         key = (event.project_id or DEFAULT_PROJECT_ID, event.trace_id, event.span_id)
-        if not event.is_end:
-            end = self._ends.get(key)
-            if end is not None and _covers(end, event):
-                self.observations[key]["has_start"] = True
-                return
+        if not event.is_end and self.mark_covered_start(key, event.attributes, event.resource):
+            return
         obs = observation_row(event)
         trace = trace_row(event, obs["level"])
         trace_key = (trace["project_id"], trace["id"])
@@ -591,6 +588,19 @@ class MappedBatch:
         self.traces[trace_key] = folded_trace
         if event.is_end:
             self._ends[key] = event
+
+    def mark_covered_start(
+        self, key: tuple[str, str, str], attributes: Mapping[str, Any], resource: Any
+    ) -> bool:
+        """Fold a span_start whose span_end is already in the batch and covers it (see
+        ``_covers``) by setting ``has_start``; False when it has to be mapped instead."""
+        end = self._ends.get(key)
+        if end is None or not isinstance(attributes, Mapping):
+            return False
+        if not _covers(end, attributes, resource):
+            return False
+        self.observations[key]["has_start"] = True
+        return True
 
     @property
     def project_ids(self) -> set[str]:

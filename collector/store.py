@@ -3,8 +3,8 @@
 A batch is COPYed into two temporary tables and merged with ``INSERT ... SELECT ... ON CONFLICT
 DO UPDATE``; the ``ON CONFLICT`` clauses apply the folding rules of ``mapping.py`` so a row
 meeting the stored one gives the same result in any order and any number of times. Rows are
-merged in key order, so two collectors writing overlapping traces lock rows in the same order
-and cannot deadlock each other.
+copied in key order and merged in that order, so two collectors writing overlapping traces
+lock rows in the same order (a deadlock, should one still happen, is retried like an outage).
 
 Errors come in two kinds: :class:`StoreUnavailable` (connection lost, server shutting down,
 serialisation failure: retry the whole batch later, nothing is lost) and data errors (a row
@@ -156,7 +156,7 @@ SELECT id, trace_id, project_id, parent_observation_id, type, name, kind,
     level, status_code, status_message, input, output, metadata, model, model_parameters, usage,
     input_tokens, output_tokens, total_tokens, langgraph_node, langgraph_step,
     COALESCE(events, '[]'::jsonb), has_start, has_end
-FROM obs_in ORDER BY trace_id, id
+FROM obs_in
 ON CONFLICT (trace_id, id) DO UPDATE SET
     {", ".join(_obs_prefer(c) for c in _OBS_PREFERRED)},
     metadata = CASE WHEN {_OBS_NEW_WINS} THEN o.metadata || EXCLUDED.metadata
@@ -209,7 +209,7 @@ INSERT INTO traces AS t (
 SELECT id, project_id, name, user_id, session_id, {_ts("start_time_ns")}, {_ts("end_time_ns")},
     input, output, COALESCE(metadata, '{{}}'::jsonb), COALESCE(tags, '{{}}'::text[]), level,
     status, status_message, root_observation_id, service_name
-FROM trace_in ORDER BY id
+FROM trace_in
 ON CONFLICT (id) DO UPDATE SET
     {", ".join(_trace_prefer(c) for c in _TRACE_ROOT_FIELDS)},
     start_time = LEAST(t.start_time, EXCLUDED.start_time),
@@ -304,8 +304,11 @@ class Store:
     def _merge(self, conn: psycopg.Connection, batch: MappedBatch, *, cleanup: bool) -> None:
         with conn.cursor() as cur:
             cur.execute(_ENSURE_PROJECTS, (sorted(batch.project_ids),))
-            _copy_rows(cur, "obs_in", _OBS_COLUMNS, _OBS_JSON, batch.observations.values())
-            _copy_rows(cur, "trace_in", _TRACE_COLUMNS, _TRACE_JSON, batch.traces.values())
+            # rows in key order, so concurrent collectors lock rows in the same order
+            observations = [batch.observations[key] for key in sorted(batch.observations)]
+            traces = [batch.traces[key] for key in sorted(batch.traces)]
+            _copy_rows(cur, "obs_in", _OBS_COLUMNS, _OBS_JSON, observations)
+            _copy_rows(cur, "trace_in", _TRACE_COLUMNS, _TRACE_JSON, traces)
             cur.execute(MERGE_OBSERVATIONS)
             cur.execute(MERGE_TRACES)
             if cleanup:

@@ -184,7 +184,11 @@ def test_two_consumers_in_one_group_give_the_same_rows_as_one(
 def test_heartbeat_ping_pong_and_health(client, make_consumer, stream_name):
     consumer = make_consumer()
     client.xadd(stream_name, wire.encode_init_request("req-1", "proj"))
-    wait_for(lambda: consumer.run_once(block_ms=0) and client.exists(wire.init_ack_key("req-1")))
+    wait_for(
+        lambda: (
+            consumer.run_once(block_ms=0) is not None and client.exists(wire.init_ack_key("req-1"))
+        )
+    )
     ack = __import__("orjson").loads(client.get(wire.init_ack_key("req-1")))
     assert ack["status"] == "ok" and ack["consumer_name"] == consumer.name
     assert 0 < client.ttl(wire.init_ack_key("req-1")) <= 30

@@ -240,3 +240,16 @@ def test_fold_observation_is_commutative_for_start_and_end():
     start, end = (mapping.observation_row(e) for e in (_event(end=False), _event(end=True)))
     for a, b in itertools.permutations([start, end]):
         assert mapping.fold_observation(a, b) == mapping.fold_observation(end, start)
+
+
+def test_a_start_not_covered_by_its_end_is_still_folded_in_any_order():
+    start = _event({"only.at.start": 1, "shared": "a"}, end=False)
+    end = _event({"shared": "b", "only.at.end": 2}, end=True)
+    expected = {"only.at.start": 1, "shared": "b", "only.at.end": 2}
+    for order in ([start, end], [end, start]):
+        batch = mapping.MappedBatch()
+        for event in order:
+            batch.add(event)
+        (row,) = batch.observations.values()
+        assert {k: row["metadata"][k] for k in expected} == expected
+        assert row["has_start"] and row["has_end"]
