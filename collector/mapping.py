@@ -118,6 +118,18 @@ _INDEXED_PREFIXES = {
     "input": ("gen_ai.prompt.", "llm.input_messages."),
     "output": ("gen_ai.completion.", "llm.output_messages."),
 }
+_ALL_INDEXED_PREFIXES = tuple(p for ps in _INDEXED_PREFIXES.values() for p in ps)
+_USAGE_KEYS = frozenset(
+    {
+        *_INPUT_TOKEN_KEYS,
+        *_OUTPUT_TOKEN_KEYS,
+        *_TOTAL_TOKEN_KEYS,
+        "langfuse.observation.usage_details",
+    }
+)
+_PARAMETER_KEYS = frozenset(
+    {"llm.invocation_parameters", "langfuse.observation.model.parameters", *_MODEL_PARAMETER_KEYS}
+)
 # Attributes that become columns and are therefore not repeated in metadata.
 _CONSUMED = frozenset(
     {
@@ -284,6 +296,8 @@ def status_message(event: SpanEvent) -> str | None:
 
 def usage(attributes: Mapping[str, Any]) -> dict[str, Any] | None:
     """``{"input", "output", "total", ...extra gen_ai.usage.* details}`` or None."""
+    if attributes.keys().isdisjoint(_USAGE_KEYS):  # most spans: no usage at all, fast exit
+        return None
     details: dict[str, Any] = {}
     extra = _dict_attr(attributes.get("langfuse.observation.usage_details"))
     if extra:
@@ -306,6 +320,8 @@ def usage(attributes: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def model_parameters(attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+    if attributes.keys().isdisjoint(_PARAMETER_KEYS):
+        return None
     params: dict[str, Any] = {}
     for key in ("llm.invocation_parameters", "langfuse.observation.model.parameters"):
         parsed = _dict_attr(attributes.get(key))
@@ -371,10 +387,13 @@ def observation_row(event: SpanEvent) -> Row:
     usage_details = usage(attrs)
     is_end = event.is_end
     input_value = _payload(attrs, _INPUT_KEYS, "input.mime_type")
-    if input_value is None:
-        input_value = _indexed_messages(attrs, _INDEXED_PREFIXES["input"])
     output_value = _payload(attrs, _OUTPUT_KEYS, "output.mime_type")
-    if output_value is None:
+    indexed = (input_value is None or output_value is None) and any(
+        key.startswith(_ALL_INDEXED_PREFIXES) for key in attrs
+    )
+    if input_value is None and indexed:
+        input_value = _indexed_messages(attrs, _INDEXED_PREFIXES["input"])
+    if output_value is None and indexed:
         output_value = _indexed_messages(attrs, _INDEXED_PREFIXES["output"])
     return {
         "id": event.span_id,
