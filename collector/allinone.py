@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -224,6 +225,7 @@ class AllInOne:
         self.children: list[ChildProcess] = []
         self._embedded: list = []
         self._stopped = False
+        self._wrote_runtime = False
 
     @property
     def api_url(self) -> str:
@@ -244,6 +246,7 @@ class AllInOne:
         """Start everything; on any failure (or Ctrl-C) stop what was started and re-raise."""
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._check_free()
             self._start_servers()
             self._prepare_database()
             self._start_children()
@@ -253,6 +256,22 @@ class AllInOne:
             self.stop()
             raise
         return self
+
+    def _check_free(self) -> None:
+        """Refuse to share a data folder or a port with another running stack."""
+        other = load_runtime(self.data_dir)
+        if other is not None and other.pid != os.getpid():
+            raise StartupError(
+                f"another swisper-studio up (pid {other.pid}, {other.api_url}) uses "
+                f"{self.data_dir}; stop it or choose another --data-dir"
+            )
+        try:
+            socket.create_server((self.config.host, self.config.port)).close()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {self.config.host}:{self.config.port} ({exc.strerror}); "
+                "choose another --port"
+            ) from None
 
     def _start_servers(self) -> None:
         from swisper_studio.collector.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -340,6 +359,7 @@ class AllInOne:
             "children": self.pids(),
         }
         (self.data_dir / RUNTIME_FILE).write_text(json.dumps(runtime, indent=2) + "\n")
+        self._wrote_runtime = True
 
     def stop(self) -> None:
         """Stop the API, then the collector (it finishes and acks its batch), then the servers."""
@@ -354,8 +374,9 @@ class AllInOne:
                 server.stop()
             except Exception:
                 logger.exception("could not stop %s", type(server).__name__)
-        with contextlib.suppress(OSError):
-            (self.data_dir / RUNTIME_FILE).unlink()
+        if self._wrote_runtime:  # never another stack's file
+            with contextlib.suppress(OSError):
+                (self.data_dir / RUNTIME_FILE).unlink()
 
     def __enter__(self) -> AllInOne:
         return self.start()

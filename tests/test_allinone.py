@@ -337,3 +337,38 @@ def test_demo_script_is_valid_bash_and_uses_real_commands():
     readme = (ROOT / "README.md").read_text().splitlines()
     assert any(line.startswith("./scripts/demo.sh") for line in readme[:8])
     assert any(line.startswith("./scripts/test.sh") for line in readme[:8])
+
+
+def test_up_refuses_a_shared_data_dir_or_busy_port_and_stops_when_a_child_dies(
+    tmp_path, redis_url, database_url, stream_name
+):
+    env = clean_env(
+        SWISPER_STUDIO_REDIS_URL=redis_url,
+        SWISPER_STUDIO_DATABASE_URL=database_url,
+        SWISPER_STUDIO_STREAM_NAME=stream_name,
+    )
+    up, port, data_dir = start_up(tmp_path, env)
+    try:
+        up.wait_line("Studio: ")
+        runtime = json.loads((data_dir / "runtime.json").read_text())
+
+        same_dir = subprocess.run(
+            [CLI, "up", "--port", str(free_port()), "--data-dir", str(data_dir)],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert same_dir.returncode == 1
+        assert "another swisper-studio up" in same_dir.stdout
+        assert (data_dir / "runtime.json").exists()  # the running stack's file is untouched
+
+        same_port = subprocess.run(
+            [CLI, "up", "--port", str(port), "--data-dir", str(tmp_path / "other")],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert same_port.returncode == 1 and "choose another --port" in same_port.stdout
+
+        os.kill(runtime["children"]["collector"], signal.SIGKILL)
+        assert up.proc.wait(60) == 1
+        assert "collector exited" in up.output()
+        wait_for(lambda: not alive(runtime["children"]["api"]), timeout=30, what="api stopped")
+    finally:
+        up.stop()
