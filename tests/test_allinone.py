@@ -372,3 +372,13 @@ def test_up_refuses_a_shared_data_dir_or_busy_port_and_stops_when_a_child_dies(
         wait_for(lambda: not alive(runtime["children"]["api"]), timeout=30, what="api stopped")
     finally:
         up.stop()
+
+
+def test_demo_fails_fast_when_redis_is_unreachable(tmp_path):
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = subprocess.run(
+        [CLI, "demo", "--runs", "3", "--redis-url", url, "--data-dir", str(tmp_path)],
+        env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot reach Redis" in result.stdout

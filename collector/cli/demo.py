@@ -106,6 +106,23 @@ def print_demo_result(console: Console, summary: Any, stats: dict[str, Any], flu
         console.print("[yellow]force_flush timed out: some span events may still be queued")
 
 
+def _require_redis(console: Console, redis_url: str) -> None:
+    """Fail fast with a clear message instead of tracing into a queue nobody drains."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        console.print(
+            f"[red]cannot reach Redis at {escape(redis_url)}:[/] {escape(str(exc))}\n"
+            "Start `swisper-studio up` (in this folder) or set SWISPER_STUDIO_REDIS_URL."
+        )
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+
+
 @app.command()
 def demo(
     runs: Annotated[int, typer.Option("--runs", "-n", min=0, help="Agent runs.")] = DEFAULT_RUNS,
@@ -125,6 +142,7 @@ def demo(
     console = Console()
     settings = local_settings(data_dir, redis_url=redis_url, stream_name=stream_name)
     project = local_project_id(data_dir, project_id)
+    _require_redis(console, settings.redis_url)
     console.print(f"sending spans to {settings.redis_url} stream {settings.stream_name!r}")
     summary, stats, flushed = run_demo_traffic(
         redis_url=settings.redis_url,
