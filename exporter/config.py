@@ -180,21 +180,22 @@ class ExporterConfig:
         return _env_positive_int(env_var, default)
 
     def _check_batch_fits_queue(self, explicit: set[str]) -> None:
+        """A batch cannot be larger than the queue: an error if both were asked for."""
         if self.max_batch_size <= self.max_queue_size:
             return
-        if explicit & {"max_batch_size", "max_queue_size"}:
+        if "max_batch_size" in explicit:
             raise ValueError(
                 f"max_batch_size ({self.max_batch_size}) must not exceed "
                 f"max_queue_size ({self.max_queue_size})"
             )
-        logger.warning(
-            "%s (%d) exceeds %s (%d); using %d",
-            env.SWISPER_STUDIO_MAX_BATCH_SIZE,
-            self.max_batch_size,
-            env.SWISPER_STUDIO_MAX_QUEUE_SIZE,
-            self.max_queue_size,
-            self.max_queue_size,
-        )
+        if os.environ.get(env.SWISPER_STUDIO_MAX_BATCH_SIZE, "").strip():
+            logger.warning(
+                "%s (%d) exceeds the queue size (%d); using %d",
+                env.SWISPER_STUDIO_MAX_BATCH_SIZE,
+                self.max_batch_size,
+                self.max_queue_size,
+                self.max_queue_size,
+            )
         object.__setattr__(self, "max_batch_size", self.max_queue_size)
 
     @property

@@ -148,6 +148,11 @@ def test_batch_larger_than_queue_from_the_environment_is_clamped(monkeypatch, ca
     assert "SWISPER_STUDIO_MAX_BATCH_SIZE" in caplog.text
 
 
+def test_a_small_queue_alone_shrinks_the_default_batch():
+    config = ExporterConfig(max_queue_size=10)
+    assert (config.max_queue_size, config.max_batch_size) == (10, 10)
+
+
 def test_config_is_frozen_and_can_be_passed_whole():
     config = ExporterConfig(stream_name="given", enabled=False)
     with pytest.raises(AttributeError):
