@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -382,3 +383,26 @@ def test_demo_fails_fast_when_redis_is_unreachable(tmp_path):
     )  # fmt: skip
     assert result.returncode == 1
     assert "cannot reach Redis" in result.stdout
+
+
+@pytest.mark.timeout(900)
+def test_readme_first_command_from_a_fresh_clone(tmp_path):
+    """`./scripts/demo.sh` on a clone with no .venv: venv, install, up --demo, stop (--no-serve)."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    assert not (clone / ".venv").exists()
+    port = free_port()
+    env = clean_env(PYTHON=getattr(sys, "_base_executable", sys.executable))
+    result = subprocess.run(
+        ["./scripts/demo.sh", "--no-serve", "--port", str(port), "--demo-runs", "4"],
+        cwd=clone, env=env, capture_output=True, text=True, timeout=840,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "Traces stored: 4 of 4 demo runs" in output
+    assert f"Studio: http://127.0.0.1:{port}/" in output
+    assert re.search(r"^API key: sk-ss-\S+$", result.stdout, re.MULTILINE)
+    assert (clone / ".venv" / "bin" / "swisper-studio").exists()
+    assert not (clone / ".swisper-studio" / "runtime.json").exists()  # stopped cleanly
