@@ -80,9 +80,9 @@ def _flatten(stats: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def print_demo_result(console: Console, summary: Any, stats: dict[str, Any], flushed: bool) -> None:
+    failed = f", {summary.failed} failed on purpose (guardrail)" if summary.failed else ""
     console.print(
-        f"{summary.runs} runs ({summary.failed} ended in an error, on purpose), "
-        f"{len(summary.users)} users, {len(summary.sessions)} sessions"
+        f"{summary.runs} runs{failed}; {len(summary.users)} users, {len(summary.sessions)} sessions"
     )
     flat = _flatten(stats)
     line = (

@@ -146,7 +146,8 @@ def render(
         table.add_row(f"sdk: {name}", _mark(check_ok(value)), escape(check_detail(value)))
     table.add_section()
     for key, value in collector_rows(health):
-        table.add_row(f"collector: {key}", "", escape(value))
+        label = "studio: api" if key == "api" else f"collector: {key}"
+        table.add_row(label, "", escape(value))
     status = str(health.get("status", "unknown"))
     colour = {"healthy": "green", "degraded": "yellow"}.get(status, "red")
     table.add_row("collector: status", f"[{colour}]{escape(status)}[/]", "")
