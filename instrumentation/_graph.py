@@ -119,27 +119,36 @@ class GraphTracer:
         if tracer is None:
             return None
         name = getattr(graph, "name", None) or "LangGraph"
-        span = tracer.start_span(
-            name,
-            context=parent,
-            attributes={attrs.SPAN_KIND: attrs.CHAIN, attrs.LANGGRAPH_ENTRYPOINT: entrypoint},
-        )
+        attributes: dict[str, Any] = {
+            attrs.SPAN_KIND: attrs.CHAIN,
+            attrs.LANGGRAPH_ENTRYPOINT: entrypoint,
+        }
+        early = _will_record(tracer, parent)
+        if early:
+            self._root_attributes(attributes, args, kwargs)
+        span = tracer.start_span(name, context=parent, attributes=attributes)
+        if not early and span.is_recording():
+            late: dict[str, Any] = {}
+            self._root_attributes(late, args, kwargs)
+            span.set_attributes(late)
         run = _Run()
         ctx = otel_context.set_value(_RUN_KEY, run, trace.set_span_in_context(span, parent))
-        if span.is_recording():
-            try:
-                self._root_attributes(span, args, kwargs)
-            except Exception:
-                logger.debug("failed to set root span attributes", exc_info=True)
         return span, ctx, run
 
-    def _root_attributes(self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        graph_input = args[0] if args else kwargs.get("input")
-        config = args[1] if len(args) > 1 else kwargs.get("config")
-        if type(graph_input).__name__ == "Command" and getattr(graph_input, "resume", None):
-            span.set_attribute(attrs.LANGGRAPH_RESUMED, True)
-        span.set_attributes(dict(attrs.run_config_attributes(config, self.encoder)))
-        self._set_payload(span, "input", graph_input)
+    def _root_attributes(
+        self, out: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        try:
+            graph_input = args[0] if args else kwargs.get("input")
+            config = args[1] if len(args) > 1 else kwargs.get("config")
+            if type(graph_input).__name__ == "Command" and getattr(graph_input, "resume", None):
+                out[attrs.LANGGRAPH_RESUMED] = True
+            out.update(attrs.run_config_attributes(config, self.encoder))
+            if self.encoder is not None:
+                text, truncated = self.encoder.encode(graph_input)
+                out.update(attrs.payload_attributes("input", text, truncated))
+        except Exception:
+            logger.debug("failed to build root span attributes", exc_info=True)
 
     def end_root(
         self, span: Span, run: _Run, output: Any = _MISSING, exc: BaseException | None = None
@@ -162,22 +171,26 @@ class GraphTracer:
     # -- node spans ----------------------------------------------------------------------------
 
     def start_node(self, task: Any) -> tuple[Span, otel_context.Context, _Run] | None:
+        if _TAG_HIDDEN in (task.config.get("tags") or ()):
+            return None
         tracer = self.active_tracer()
-        if tracer is None or _TAG_HIDDEN in (task.config.get("tags") or ()):
+        if tracer is None:
             return None
         parent = otel_context.get_current()
         run = parent.get(_RUN_KEY)
+        attributes = attrs.task_attributes(task)
+        encoder = self.encoder
+        early = encoder is not None and _will_record(tracer, parent)
+        if early:
+            text, truncated = encoder.encode(task.input)  # type: ignore[union-attr]
+            attributes.update(attrs.payload_attributes("input", text, truncated))
+        span = tracer.start_span(task.name, context=parent, attributes=attributes)
+        ctx = trace.set_span_in_context(span, parent)
         if run is None:
             run = _Run()
-        span = tracer.start_span(task.name, context=parent, attributes=attrs.task_attributes(task))
-        ctx = trace.set_span_in_context(span, parent)
-        if run is not parent.get(_RUN_KEY):
             ctx = otel_context.set_value(_RUN_KEY, run, ctx)
-        if self.encoder is not None and span.is_recording():
-            try:
-                self._set_payload(span, "input", task.input)
-            except Exception:
-                logger.debug("failed to set node span attributes", exc_info=True)
+        if encoder is not None and not early and span.is_recording():
+            self._set_payload(span, "input", task.input)
         return span, ctx, run
 
     def end_node(
@@ -197,6 +210,26 @@ class GraphTracer:
             logger.debug("failed to finish node span", exc_info=True)
         finally:
             span.end()
+
+
+def _will_record(tracer: Tracer, parent: otel_context.Context) -> bool:
+    """Predict sampling so payloads can go into ``start_span`` attributes: then they are in the
+    span_start event and cost one attribute pass instead of two. Under the SDK's default
+    parent-based sampling a child records exactly when its parent does; a root records under
+    ALWAYS_ON. When unsure, answer False: the caller then checks ``is_recording()`` after the
+    start, so a payload is never built for a span known to be dropped."""
+    parent_span = trace.get_current_span(parent)
+    if parent_span.get_span_context().is_valid:
+        return parent_span.is_recording()
+    sampler = getattr(tracer, "sampler", None)  # the SDK tracer's; no SDK import needed
+    return _always_on(sampler) or _always_on(getattr(sampler, "_root", None))
+
+
+def _always_on(sampler: Any) -> bool:
+    try:
+        return sampler is not None and sampler.get_description() == "AlwaysOnSampler"
+    except Exception:
+        return False
 
 
 def _writes_as_output(writes: Any) -> Any:
@@ -271,11 +304,8 @@ class _AttemptProc:
 
 def _with_attempts(
     task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span
-) -> tuple[_AttemptProc | None, tuple[Any, ...], dict[str, Any]]:
-    """Swap in an attempt-counting proc only when a retry policy applies (rare, so free)."""
-    policy = args[1] if len(args) > 1 else kwargs.get("retry_policy")
-    if not (task.retry_policy or policy):
-        return None, args, kwargs
+) -> tuple[_AttemptProc, tuple[Any, ...], dict[str, Any]]:
+    """Swap in an attempt-counting proc; only when a retry policy applies (rare, so free)."""
     proxy = _AttemptProc(task.proc, span)
     new_task = dataclasses.replace(task, proc=proxy)
     if args:
@@ -286,18 +316,16 @@ def _with_attempts(
 # -- wrapt wrappers (factories bound to one GraphTracer) ----------------------------------------
 
 
-def _task_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return args[0] if args else kwargs["task"]
-
-
 def run_task_wrapper(gt: GraphTracer) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        task = _task_of(args, kwargs)
+        task = args[0] if args else kwargs["task"]
         started = gt.start_node(task)
         if started is None:
             return wrapped(*args, **kwargs)
         span, ctx, run = started
-        proxy, args, kwargs = _with_attempts(task, args, kwargs, span)
+        proxy = None
+        if task.retry_policy or (args[1] if len(args) > 1 else kwargs.get("retry_policy")):
+            proxy, args, kwargs = _with_attempts(task, args, kwargs, span)
         token = otel_context.attach(ctx)
         try:
             result = wrapped(*args, **kwargs)
@@ -314,12 +342,14 @@ def run_task_wrapper(gt: GraphTracer) -> Callable[..., Any]:
 
 def arun_task_wrapper(gt: GraphTracer) -> Callable[..., Any]:
     async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        task = _task_of(args, kwargs)
+        task = args[0] if args else kwargs["task"]
         started = gt.start_node(task)
         if started is None:
             return await wrapped(*args, **kwargs)
         span, ctx, run = started
-        proxy, args, kwargs = _with_attempts(task, args, kwargs, span)
+        proxy = None
+        if task.retry_policy or (args[1] if len(args) > 1 else kwargs.get("retry_policy")):
+            proxy, args, kwargs = _with_attempts(task, args, kwargs, span)
         token = otel_context.attach(ctx)
         try:
             result = await wrapped(*args, **kwargs)

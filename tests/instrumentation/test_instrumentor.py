@@ -16,10 +16,10 @@ from langchain_core.callbacks import BaseCallbackManager
 from langgraph.graph import END, START, StateGraph
 from langgraph.pregel import Pregel, _runner
 from lg_graphs import linear
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NoOpTracerProvider
 from swisper_studio.instrumentation import (
     LangGraphInstrumentor,
@@ -177,3 +177,36 @@ def test_disabled_tracing_does_no_per_call_work(monkeypatch, disabled):
     out = _payload_graph().invoke({"payload": CountingPayload()})
     assert isinstance(out["out"], CountingPayload)
     assert CountingPayload.calls == 0
+
+
+class StartAttributes(SpanProcessor):
+    """Keeps each span's attributes as they were at on_start (what span_start events carry)."""
+
+    def __init__(self) -> None:
+        self.at_start: dict[str, dict] = {}
+
+    def on_start(self, span, parent_context=None) -> None:
+        self.at_start[span.name] = dict(span.attributes or {})
+
+
+@pytest.mark.parametrize(
+    "sampler", [None, ParentBased(TraceIdRatioBased(1.0))], ids=["default", "ratio"]
+)
+def test_inputs_are_recorded_under_any_sampling_decision_path(sampler):
+    """The default sampler lets payloads go into the start attributes; a sampler we cannot
+    predict still gets them, right after the start."""
+    uninstrument_langgraph()
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider(sampler=sampler) if sampler else TracerProvider()
+    starts = StartAttributes()
+    tp.add_span_processor(starts)
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    instrument_langgraph(tp)
+    linear(1, name="sampled").invoke({"x": 1}, {"configurable": {"thread_id": "t"}})
+    finished = {s.name: s for s in exporter.get_finished_spans()}
+    assert finished["sampled"].attributes["input.value"] == '{"x":1}'
+    assert finished["sampled"].attributes["session.id"] == "t"
+    assert finished["n1"].attributes["input.value"] == '{"x":1,"log":[]}'
+    if sampler is None:  # in the span_start event too
+        assert starts.at_start["sampled"]["input.value"] == '{"x":1}'
+        assert starts.at_start["n1"]["input.value"] == '{"x":1,"log":[]}'
