@@ -48,7 +48,6 @@ INIT_ACK_TTL_S = 30
 DEAD_LETTER_MAXLEN = 100_000
 BACKOFF_INITIAL_S = 0.1
 BACKOFF_MAX_S = 10.0
-_REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
 @dataclass
@@ -68,6 +67,7 @@ class ConsumerStats:
     init_requests: int = 0
     store_errors: int = 0
     redis_errors: int = 0
+    unexpected_errors: int = 0
     last_batch_size: int = 0
     last_batch_latency_ms: float = 0.0
     avg_batch_latency_ms: float = 0.0
@@ -167,10 +167,14 @@ class Consumer:
                     self._stats.store_errors += 1
                     logger.warning("PostgreSQL unavailable, retrying batch later: %s", exc)
                     backoff.wait()
-                except _REDIS_ERRORS as exc:
+                except redis.RedisError as exc:
                     self._stats.redis_errors += 1
                     self._ready = False
                     logger.warning("Redis unavailable, reconnecting: %s", exc)
+                    backoff.wait()
+                except Exception:  # a bug must not kill the collector: log, back off, retry
+                    self._stats.unexpected_errors += 1
+                    logger.exception("unexpected error in the consumer loop")
                     backoff.wait()
         finally:
             self.close()
@@ -198,6 +202,11 @@ class Consumer:
             return handled
         self._submit(entries)
         return handled + len(entries)
+
+    def process_batch(self, entries: Sequence[Entry]) -> int:
+        """Store ``(entry_id, fields)`` pairs read from the stream by this consumer, then ack
+        them (synchronously); returns how many were handled."""
+        return self._process(entries)
 
     def setup(self) -> None:
         """Ensure the group, apply migrations, connect the store, recover own pending."""
