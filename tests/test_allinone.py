@@ -391,7 +391,8 @@ def test_readme_first_command_from_a_fresh_clone(tmp_path):
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    git = ["git", "-c", "safe.directory=*", "clone", "-q", str(ROOT), str(clone)]
+    subprocess.run(git, check=True, timeout=120)
     assert not (clone / ".venv").exists()
     port = free_port()
     env = clean_env(PYTHON=getattr(sys, "_base_executable", sys.executable))
