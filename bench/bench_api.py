@@ -166,7 +166,7 @@ def measure(client: httpx.Client, name: str, make_request, iterations: int) -> d
         "p50": statistics.median(samples),
         "p95": samples[int(len(samples) * 0.95) - 1],
         "mean": statistics.fmean(samples),
-        "rows": len(response.json().get("data", response.json().get("observations", []))),
+        "rows": len(response.json().get("data", response.json().get("observations", [0]))),
     }
 
 
@@ -207,6 +207,11 @@ def run(database_url: str, traces: int, iterations: int) -> None:
                  lambda: client.get(f"/api/v1/traces/{big_id}")),
                 (f"detail: {OBS_PER_TRACE} observations",
                  lambda: client.get(f"/api/v1/traces/{small_id}")),
+                ("sessions: first page (50)", lambda: client.get("/api/v1/sessions", params={
+                    "limit": 50})),
+                ("observations: GENERATION page", lambda: client.get("/api/v1/observations",
+                    params={"type": "GENERATION", "limit": 50})),
+                ("metrics (counts)", lambda: client.get("/api/v1/observability/metrics")),
             ]  # fmt: skip
             results = [measure(client, name, fn, iterations) for name, fn in cases]
     finally:

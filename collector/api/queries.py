@@ -295,12 +295,17 @@ async def list_sessions(
         having.add("min(t.start_time) < %s", filters.to_time)
     if cursor is not None:
         having.add("(max(t.start_time), t.session_id) < (%s, %s)", cursor.time, cursor.ids[0])
+    # Two steps: pick the page's sessions with a cheap aggregate (max start per session, which
+    # an index-only scan of the session index streams), then summarise only those sessions.
     query = sql.SQL(
-        "{select} WHERE {where} GROUP BY t.session_id HAVING {having}"
-        " ORDER BY last_trace_at DESC, t.session_id DESC LIMIT %s"
+        "WITH page AS (SELECT t.session_id, max(t.start_time) AS last_start FROM traces t"
+        " WHERE {where} GROUP BY t.session_id HAVING {having}"
+        " ORDER BY last_start DESC, t.session_id DESC LIMIT %s)"
+        " {select} JOIN page ON page.session_id = t.session_id WHERE t.project_id = %s"
+        " GROUP BY t.session_id ORDER BY last_trace_at DESC, t.session_id DESC"
     ).format(select=sql.SQL(SESSION_SELECT), where=where.compose(), having=having.compose())
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, [*where.params, *having.params, limit + 1])
+        await cur.execute(query, [*where.params, *having.params, limit + 1, project_id])
         rows = await cur.fetchall()
     next_cursor = None
     if len(rows) > limit:

@@ -70,6 +70,7 @@ def test_open_endpoints_need_no_key(anonymous):
     assert page.status_code == 200
     assert "SwisperStudio" in page.text
     assert anonymous.get("/static/app.js").status_code == 200
+    assert "SwisperStudio" in anonymous.get("/ui/").text
 
 
 def test_other_projects_trace_is_404_like_a_missing_one(client, studio, corpus: Corpus):
