@@ -597,14 +597,21 @@ class MappedBatch:
         if not event.is_end and self.mark_covered_start(key, event.attributes, event.resource):
             return
         obs = observation_row(event)
-        trace = trace_row(event, obs["level"])
-        trace_key = (trace["project_id"], trace["id"])
+        trace_key = (key[0], event.trace_id)
         previous = self.observations.get(key)
         known = self.traces.get(trace_key)
         folded_obs = obs if previous is None else fold_observation(previous, obs)
-        folded_trace = trace if known is None else fold_trace(known, trace)
-        self.observations[key] = folded_obs
-        self.traces[trace_key] = folded_trace
+        if known is not None and event.parent_span_id:
+            # a child span only moves the trace's times and level (what fold_trace would do)
+            self.observations[key] = folded_obs
+            known["start_time_ns"] = _min(known["start_time_ns"], event.start_time_unix_nano)
+            if event.is_end:
+                known["end_time_ns"] = _max(known["end_time_ns"], event.end_time_unix_nano)
+            known["level"] = _worse(known["level"], obs["level"])
+        else:
+            trace = trace_row(event, obs["level"])
+            self.traces[trace_key] = trace if known is None else fold_trace(known, trace)
+            self.observations[key] = folded_obs
         if event.is_end:
             self._ends[key] = event
 
