@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import orjson
+import psycopg
 import pytest
 import redis
 from collector_support import WireRecorder, agent_trace, count, make_tracer, snapshot
@@ -174,7 +176,7 @@ def test_two_consumers_in_one_group_give_the_same_rows_as_one(
     assert all(r.consumer.stats()["processed"] > 0 for r in runners)
     two = snapshot(database_url)
 
-    with __import__("psycopg").connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("TRUNCATE observations, traces")
     single = make_consumer(group_name="replay")
     _drain(single, database_url, spans)
@@ -189,7 +191,7 @@ def test_heartbeat_ping_pong_and_health(client, make_consumer, stream_name):
             consumer.run_once(block_ms=0) is not None and client.exists(wire.init_ack_key("req-1"))
         )
     )
-    ack = __import__("orjson").loads(client.get(wire.init_ack_key("req-1")))
+    ack = orjson.loads(client.get(wire.init_ack_key("req-1")))
     assert ack["status"] == "ok" and ack["consumer_name"] == consumer.name
     assert 0 < client.ttl(wire.init_ack_key("req-1")) <= 30
 
