@@ -10,13 +10,16 @@ from pathlib import Path
 
 import orjson
 import psycopg
-import redis
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
-from swisper_studio.collector.api.deps import is_loopback_host, reject_unknown_query_params
+from swisper_studio.collector.api.deps import (
+    is_loopback_host,
+    make_redis,
+    reject_unknown_query_params,
+)
 from swisper_studio.collector.api.errors import ERROR_RESPONSES, install_error_handlers
 from swisper_studio.collector.api.routes import health, observations, projects, sessions, traces
 from swisper_studio.collector.migrate import migrate
@@ -27,7 +30,6 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 STATEMENT_TIMEOUT_MS = 15_000
 POOL_TIMEOUT_S = 5.0
-REDIS_TIMEOUT_S = 2.0
 
 DESCRIPTION = """\
 Browse the traces, sessions and spans the SwisperStudio collector stores, and watch the
@@ -83,18 +85,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = make_pool(settings)
     await pool.open(wait=True, timeout=POOL_TIMEOUT_S)
     app.state.pool = pool
-    app.state.redis = redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-    )
+    app.state.redis = make_redis(settings)
     if settings.auth_disabled:
         logger.warning("development mode: the API serves without API keys (loopback only)")
     try:
         yield
     finally:
         await pool.close()
+        app.state.pool = None
         app.state.redis.close()
+        app.state.redis = None
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

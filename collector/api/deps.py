@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import psycopg
@@ -17,6 +18,7 @@ from swisper_studio.collector.projects import authenticate_async, validate_proje
 from swisper_studio.collector.settings import Settings
 
 DEFAULT_PROJECT = "default"
+REDIS_TIMEOUT_S = 2.0
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -46,12 +48,40 @@ def get_pool(request: Request) -> AsyncConnectionPool:
 
 
 def get_redis(request: Request) -> redis.Redis:
-    return request.app.state.redis
+    client = getattr(request.app.state, "redis", None)
+    if client is None:  # lifespan not run: make the client on first use
+        client = request.app.state.redis = make_redis(request.app.state.settings)
+    return client
+
+
+def make_redis(settings: Settings) -> redis.Redis:
+    """The API's Redis client (health checks only): short timeouts, never blocks a request."""
+    return redis.Redis.from_url(
+        settings.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+    )
+
+
+@asynccontextmanager
+async def app_connection(
+    app: Any, timeout: float | None = None
+) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A connection from the app's pool, or a direct one when the lifespan has not run
+    (e.g. a ``TestClient`` used without ``with``), so such callers get answers, not 500s."""
+    pool: AsyncConnectionPool | None = getattr(app.state, "pool", None)
+    if pool is not None:
+        async with pool.connection(timeout=timeout) as conn:
+            yield conn
+        return
+    conn = await psycopg.AsyncConnection.connect(
+        app.state.settings.database_url, autocommit=True, connect_timeout=5
+    )
+    async with conn:
+        yield conn
 
 
 async def get_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
     """One pooled connection per request (autocommit; read-only queries)."""
-    async with request.app.state.pool.connection() as conn:
+    async with app_connection(request.app) as conn:
         yield conn
 
 

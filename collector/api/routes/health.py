@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from swisper_studio.collector.api.deps import app_connection, get_redis
 from swisper_studio.collector.api.pipeline import redis_reachable
 from swisper_studio.collector.api.schemas import Liveness, Readiness, UiConfig
 
@@ -33,7 +34,7 @@ async def health() -> Liveness:
 
 async def _database_ok(request: Request) -> str | None:
     try:
-        async with request.app.state.pool.connection(timeout=READY_TIMEOUT_S) as conn:
+        async with app_connection(request.app, timeout=READY_TIMEOUT_S) as conn:
             await conn.execute("SELECT 1")
     except Exception as exc:  # any failure means "not ready"; the reason goes to the body
         return f"PostgreSQL: {type(exc).__name__}: {exc}"
@@ -49,7 +50,7 @@ async def _database_ok(request: Request) -> str | None:
 async def ready(request: Request) -> JSONResponse:
     """200 when PostgreSQL and Redis both answer, else 503 with the reasons."""
     db_error, redis_ok = await asyncio.gather(
-        _database_ok(request), redis_reachable(request.app.state.redis)
+        _database_ok(request), redis_reachable(get_redis(request))
     )
     errors = [db_error] if db_error else []
     if not redis_ok:

@@ -148,3 +148,14 @@ def test_dev_mode_refuses_non_loopback_binds(studio, host):
 def test_dev_mode_accepts_loopback_binds(studio, host):
     settings = studio.settings.model_copy(update={"auth_disabled": True, "api_host": host})
     assert create_app(settings) is not None
+
+
+def test_app_answers_even_without_its_lifespan(studio, corpus: Corpus):
+    """A TestClient used without ``with`` skips start-up: requests still work."""
+    bare = TestClient(create_app(studio.settings))
+    response = bare.get("/api/v1/traces", headers=studio.headers("proj-b"))
+    assert response.status_code == 200
+    assert {t["id"] for t in response.json()["data"]} == {t.id for t in corpus.of("proj-b")}
+    assert bare.get("/ready").status_code == 200
+    status = bare.get("/api/v1/projects/connection-status", headers=studio.headers("proj-b"))
+    assert status.json()["redis_reachable"] is True
