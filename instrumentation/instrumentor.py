@@ -1,9 +1,9 @@
 """``LangGraphInstrumentor``: the OTel ``BaseInstrumentor`` behind ``instrument_langgraph()``.
 
 It installs wrapt wrappers on LangGraph's execution points (graph entry points and the
-per-task runner, see ``_graph.py``) and injects one inheritable callback handler into every
-LangChain callback manager for model / tool / retriever spans (see ``_tracer.py``).
-``_uninstrument`` removes every wrapper and restores ``BaseCallbackManager.__init__``.
+per-task runner, see ``_graph.py``) and on the LangChain callback-manager methods that start
+and end model / tool / retriever runs (``_callbacks.py``), which feed ``SpanCallbackHandler``
+(``_tracer.py``). ``_uninstrument`` removes every wrapper.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from . import _graph
+from . import _callbacks, _graph
 from ._payload import DEFAULT_MAX_PAYLOAD_BYTES, PayloadEncoder, default_redact
 from .package import _instruments
 from .version import __version__
@@ -40,20 +40,13 @@ _RUNNER_FUNCTIONS = (
 )
 
 
-_MANAGER_MODULE = "langchain_core.callbacks.manager"
 _GRAPH_CALLBACKS_MODULE = "langgraph.callbacks"  # graph lifecycle: on_interrupt / on_resume
 _GRAPH_CONFIGURE = "_configure_graph_callbacks"
 
 
-class _ConfigureHook:
-    """Wraps ``langchain_core.callbacks.manager._configure``, the one function behind
-    ``CallbackManager.configure`` / ``AsyncCallbackManager.configure``: each root callback
-    manager gets our handler once, inheritable, and every child manager inherits it.
-
-    Measured: about one call per graph invoke, where wrapping ``BaseCallbackManager.__init__``
-    (the OpenInference way) runs ~18 times per 5-node invoke. ``__init__`` stays the fallback
-    for a langchain-core without ``_configure``.
-    """
+class _GraphCallbacksHook:
+    """Adds our handler to LangGraph's graph-lifecycle callback manager (one per invoke), so
+    ``on_interrupt`` / ``on_resume`` reach it; the manager carries no chain events."""
 
     __slots__ = ("_handler",)
 
@@ -62,25 +55,12 @@ class _ConfigureHook:
 
     def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         manager = wrapped(*args, **kwargs)
-        self._add(manager)
-        return manager
-
-    def _add(self, manager: Any) -> None:
         try:
             if self._handler not in manager.inheritable_handlers:  # identity scan, C speed
                 manager.add_handler(self._handler, True)
         except Exception:
-            logger.debug("could not add the span handler to a callback manager", exc_info=True)
-
-
-class _ManagerInitHook(_ConfigureHook):
-    """Fallback: wraps ``BaseCallbackManager.__init__``."""
-
-    __slots__ = ()
-
-    def __call__(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        wrapped(*args, **kwargs)
-        self._add(instance)
+            logger.debug("could not add the span handler to a graph callback manager")
+        return manager
 
 
 class LangGraphInstrumentor(BaseInstrumentor):
@@ -110,34 +90,31 @@ class LangGraphInstrumentor(BaseInstrumentor):
             wrap_function_wrapper(_PREGEL_MODULE, name, factory(graph_tracer))
         for name, factory in _RUNNER_FUNCTIONS:
             wrap_function_wrapper(_RUNNER_MODULE, name, factory(graph_tracer))
-        manager_module = importlib.import_module(_MANAGER_MODULE)
-        if callable(getattr(manager_module, "_configure", None)):
-            wrap_function_wrapper(_MANAGER_MODULE, "_configure", _ConfigureHook(handler))
-        else:
-            wrap_function_wrapper(
-                _MANAGER_MODULE, "BaseCallbackManager.__init__", _ManagerInitHook(handler)
-            )
+        for name, info, is_async in _callbacks.targets():
+            hook = _callbacks.make_hook(handler, info, is_async)
+            wrap_function_wrapper(_callbacks.MANAGER_MODULE, name, hook)
         graph_callbacks = _optional_module(_GRAPH_CALLBACKS_MODULE)
         if graph_callbacks is not None and callable(
             getattr(graph_callbacks, _GRAPH_CONFIGURE, None)
         ):
             wrap_function_wrapper(
-                _GRAPH_CALLBACKS_MODULE, _GRAPH_CONFIGURE, _ConfigureHook(handler)
+                _GRAPH_CALLBACKS_MODULE, _GRAPH_CONFIGURE, _GraphCallbacksHook(handler)
             )
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        manager_module = importlib.import_module(_MANAGER_MODULE)
+        manager_module = importlib.import_module(_callbacks.MANAGER_MODULE)
         pregel = importlib.import_module(_PREGEL_MODULE).Pregel
         runner = importlib.import_module(_RUNNER_MODULE)
         for name, _ in _PREGEL_METHODS:
             unwrap(pregel, name.split(".", 1)[1])
         for name, _ in _RUNNER_FUNCTIONS:
             unwrap(runner, name)
-        unwrap(manager_module, "_configure")
+        for name, _, _ in _callbacks.targets():
+            cls_name, method = name.split(".")
+            unwrap(getattr(manager_module, cls_name), method)
         graph_callbacks = _optional_module(_GRAPH_CALLBACKS_MODULE)
         if graph_callbacks is not None:
             unwrap(graph_callbacks, _GRAPH_CONFIGURE)
-        unwrap(manager_module.BaseCallbackManager, "__init__")
 
 
 def _optional_module(name: str) -> Any:

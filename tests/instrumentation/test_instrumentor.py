@@ -97,7 +97,8 @@ def test_uninstrument_restores_everything(spans):
     assert not hasattr(BaseCallbackManager.__init__, "__wrapped__")
     from langchain_core.callbacks import manager
 
-    assert not hasattr(manager._configure, "__wrapped__")
+    assert not hasattr(manager.CallbackManager.on_chat_model_start, "__wrapped__")
+    assert not hasattr(manager.AsyncCallbackManagerForToolRun.on_tool_end, "__wrapped__")
     assert BaseCallbackManager(handlers=[]).handlers == []
     linear(2).invoke({"x": 0})
     assert spans().all == []

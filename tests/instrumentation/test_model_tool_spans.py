@@ -243,3 +243,23 @@ def test_model_called_inside_a_tool_nests_under_the_tool_span(spans):
     tool_span = s.one("ask_expert")
     assert s.parent_of(tool_span) is s.one("expert")
     assert s.parent_of(s.one("ToolCallingFakeModel")) is tool_span
+
+
+async def test_async_react_agent_gives_tool_and_llm_spans_with_usage(spans):
+    model = ToolCallingFakeModel(
+        responses=[
+            ai("", tool_calls=[{"name": "add", "args": {"a": 1, "b": 2}, "id": "c1"}]),
+            ai("3", usage=(30, 1)),
+        ]
+    )
+    out = await _react_agent(model, [get_weather, add]).ainvoke({"messages": [HumanMessage("1+2")]})
+    assert out["messages"][-1].content == "3"
+    s = spans()
+    root = s.one("react")
+    adder = s.one("add")
+    assert s.parent_of(s.parent_of(adder)) is root
+    assert json.loads(adder.attributes["output.value"]) == "3"
+    llms = s.named("ToolCallingFakeModel")
+    assert len(llms) == 2
+    assert all(s.parent_of(s.parent_of(x)) is root for x in llms)
+    assert sorted(x.attributes["gen_ai.usage.input_tokens"] for x in llms) == [10, 30]
