@@ -271,6 +271,8 @@ class Consumer:
         value = {
             "consumer": s.consumer_name,
             "group": s.group_name,
+            "consumer_name": s.consumer_name,
+            "group_name": s.group_name,
             "stream": s.stream_name,
             "timestamp": now,
             "time": health.iso(now),

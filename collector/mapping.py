@@ -69,6 +69,8 @@ _OPERATION_TYPES = {
 _FIRST_TOKEN_EVENTS = frozenset(
     {"first_token", "gen_ai.first_token", "gen_ai.content.first_token", "First Token Stream Event"}
 )
+# time-to-first-token attributes and their unit in nanoseconds
+_TTFT_KEYS = (("gen_ai.response.time_to_first_token", 1e9), ("llm.time_to_first_token_ms", 1e6))
 _MODEL_KEYS = (
     "gen_ai.response.model",
     "gen_ai.request.model",
@@ -146,6 +148,7 @@ _CONSUMED = frozenset(
         "langgraph.node",
         "langgraph.step",
         "gen_ai.response.time_to_first_token",
+        "llm.time_to_first_token_ms",
         *_MODEL_KEYS,
         *_INPUT_TOKEN_KEYS,
         *_OUTPUT_TOKEN_KEYS,
@@ -340,9 +343,10 @@ def completion_start_ns(event: SpanEvent) -> int | None:
         if ev.get("name") in _FIRST_TOKEN_EVENTS and isinstance(ev.get("time_unix_nano"), int):
             return ev["time_unix_nano"]
     attrs = event.attributes
-    ttft = attrs.get("gen_ai.response.time_to_first_token")
-    if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
-        return event.start_time_unix_nano + int(ttft * 1e9)
+    for key, scale in _TTFT_KEYS:
+        ttft = attrs.get(key)
+        if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
+            return event.start_time_unix_nano + int(ttft * scale)
     return _iso_to_ns(attrs.get("langfuse.observation.completion_start_time"))
 
 

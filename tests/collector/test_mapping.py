@@ -164,6 +164,12 @@ def test_first_token_event_sets_completion_start_time():
     assert row["completion_start_time_ns"] == 1_500_000_000
 
 
+def test_time_to_first_token_attribute_in_milliseconds():
+    row = mapping.observation_row(_event({"llm.time_to_first_token_ms": 120.0}))
+    assert row["completion_start_time_ns"] == 1_120_000_000
+    assert "llm.time_to_first_token_ms" not in row["metadata"]
+
+
 def test_start_only_span_is_running():
     row = mapping.observation_row(_event(end=False))
     assert row["end_time_ns"] is None
