@@ -43,11 +43,12 @@ _TAG_HIDDEN = "langsmith:hidden"  # LangGraph's mark for internal tasks such as 
 class _Run:
     """State of one top-level invocation, shared by its node spans through the context."""
 
-    __slots__ = ("interrupted", "resumed")
+    __slots__ = ("interrupted", "recording", "resumed")
 
-    def __init__(self) -> None:
+    def __init__(self, recording: bool = False) -> None:
         self.interrupted = False
         self.resumed = False
+        self.recording = recording  # the root span records: so do its nodes (parent-based)
 
 
 def current_run() -> _Run | None:
@@ -131,7 +132,7 @@ class GraphTracer:
             late: dict[str, Any] = {}
             self._root_attributes(late, args, kwargs)
             span.set_attributes(late)
-        run = _Run()
+        run = _Run(span.is_recording())
         ctx = otel_context.set_value(_RUN_KEY, run, trace.set_span_in_context(span, parent))
         return span, ctx, run
 
@@ -180,7 +181,9 @@ class GraphTracer:
         run = parent.get(_RUN_KEY)
         attributes = attrs.task_attributes(task)
         encoder = self.encoder
-        early = encoder is not None and _will_record(tracer, parent)
+        early = encoder is not None and (
+            run.recording if run is not None else _will_record(tracer, parent)
+        )
         if early:
             text, truncated = encoder.encode(task.input)  # type: ignore[union-attr]
             attributes.update(attrs.payload_attributes("input", text, truncated))
