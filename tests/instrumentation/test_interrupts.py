@@ -132,3 +132,27 @@ def test_static_breakpoint_marks_the_run_interrupted_and_resume_marks_resumed(sp
     assert resumed.attributes["langgraph.resumed"] is True
     assert "langgraph.interrupted" not in resumed.attributes
     assert spans().parent_of(spans().one("send")) is resumed
+
+
+def test_command_to_parent_graph_is_not_an_error(spans):
+    class Nav(TypedDict, total=False):
+        where: str
+
+    def hop(state):
+        return Command(graph=Command.PARENT, goto="landing", update={"where": "sub"})
+
+    inner = StateGraph(Nav)
+    inner.add_node("hop", hop)
+    inner.add_edge(START, "hop")
+    outer = StateGraph(Nav)
+    outer.add_node("sub", inner.compile())
+    outer.add_node("landing", lambda s: {"where": s["where"] + "+landed"})
+    outer.add_edge(START, "sub")
+    outer.add_edge("landing", END)
+    out = outer.compile(name="nav").invoke({"where": ""})
+    assert out["where"] == "sub+landed"
+    s = spans()
+    for name in ("hop", "sub", "nav", "landing"):
+        assert s.one(name).status.status_code is StatusCode.UNSET, name
+    assert s.parent_of(s.one("hop")) is s.one("sub")
+    assert s.parent_of(s.one("landing")) is s.one("nav")
