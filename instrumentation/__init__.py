@@ -118,9 +118,10 @@ def configure(
     For apps without an OTel pipeline. Arguments left as None fall back to the exporter's
     ``SWISPER_STUDIO_*`` environment variables and defaults; ``service_name`` falls back to
     ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``. Extra keyword arguments (e.g.
-    ``max_queue_size``, ``max_batch_size``, ``max_stream_length``) go to
+    ``max_queue_size``, ``max_batch_size``, ``max_stream_length``, ``enabled``) go to
     ``RedisStreamSpanProcessor``. If LangGraph is already instrumented, it is re-instrumented
-    on the new provider.
+    on the new provider. When the processor is disabled (``SWISPER_STUDIO_ENABLED=false``),
+    LangGraph is left uninstrumented.
 
     Args:
         set_global: also make the provider the global OTel tracer provider.
@@ -145,8 +146,17 @@ def configure(
     }
     resource = Resource.create({SERVICE_NAME: service_name} if service_name else {})
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(RedisStreamSpanProcessor(**options))
+    processor = RedisStreamSpanProcessor(**options)
+    provider.add_span_processor(processor)
     uninstrument_langgraph()
+    config = getattr(processor, "config", None)
+    if config is not None and getattr(config, "enabled", True) is False:
+        # SWISPER_STUDIO_ENABLED=false (or enabled=False): no spans would go anywhere, so
+        # LangGraph is left uninstrumented and costs nothing.
+        logger.info("SwisperStudio is disabled; LangGraph is not instrumented")
+        if set_global:
+            trace.set_tracer_provider(provider)
+        return provider
     instrument_langgraph(
         provider,
         capture_payloads=capture_payloads,

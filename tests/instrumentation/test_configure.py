@@ -51,3 +51,17 @@ def test_configure_set_global_false_leaves_the_global_provider(redis_url, stream
     finally:
         uninstrument_langgraph()
         provider.shutdown()
+
+
+def test_configure_disabled_leaves_langgraph_uninstrumented(redis_url, stream_name, monkeypatch):
+    from langgraph.pregel import Pregel
+
+    monkeypatch.setenv("SWISPER_STUDIO_ENABLED", "false")
+    uninstrument_langgraph()
+    provider = configure(redis_url=redis_url, stream_name=stream_name)
+    try:
+        assert not hasattr(Pregel.invoke, "__wrapped__")
+        linear(1).invoke({"x": 0})
+        assert redis.Redis.from_url(redis_url).xlen(stream_name) == 0
+    finally:
+        provider.shutdown()

@@ -396,3 +396,14 @@ def test_functional_api_tasks_are_spans_under_the_entrypoint(spans):
     assert s.parent_of(wf_node) is root
     assert s.parent_of(s.one("double")) is wf_node
     assert s.one("double").attributes["output.value"] == "6"
+
+
+def test_garbage_collected_stream_ends_its_root(spans):
+    import gc
+
+    gen = linear(3, name="dropped").stream({"x": 0})
+    next(gen)
+    del gen
+    gc.collect()
+    root = spans().one("dropped")
+    assert root.attributes["langgraph.stream.closed_early"] is True
