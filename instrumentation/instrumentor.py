@@ -79,7 +79,9 @@ class LangGraphInstrumentor(BaseInstrumentor):
         redact = kwargs.get("redact", default_redact)
         encoder = PayloadEncoder(max_bytes, redact)  # validates before anything is wrapped
         tracer = trace.get_tracer(
-            __name__, __version__, tracer_provider=kwargs.get("tracer_provider")
+            "swisper_studio.instrumentation",
+            __version__,
+            tracer_provider=kwargs.get("tracer_provider"),
         )
         graph_tracer = _graph.GraphTracer(tracer, encoder if capture else None)
 
