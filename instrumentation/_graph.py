@@ -124,7 +124,7 @@ class GraphTracer:
             attrs.SPAN_KIND: attrs.CHAIN,
             attrs.LANGGRAPH_ENTRYPOINT: entrypoint,
         }
-        early = _will_record(tracer, parent)
+        early = will_record(tracer, parent)
         if early:
             self._root_attributes(attributes, args, kwargs)
         span = tracer.start_span(name, context=parent, attributes=attributes)
@@ -182,7 +182,7 @@ class GraphTracer:
         attributes = attrs.task_attributes(task)
         encoder = self.encoder
         early = encoder is not None and (
-            run.recording if run is not None else _will_record(tracer, parent)
+            run.recording if run is not None else will_record(tracer, parent)
         )
         if early:
             text, truncated = encoder.encode(task.input)  # type: ignore[union-attr]
@@ -215,7 +215,7 @@ class GraphTracer:
             span.end()
 
 
-def _will_record(tracer: Tracer, parent: otel_context.Context) -> bool:
+def will_record(tracer: Tracer, parent: otel_context.Context) -> bool:
     """Predict sampling so payloads can go into ``start_span`` attributes: then they are in the
     span_start event and cost one attribute pass instead of two. Under the SDK's default
     parent-based sampling a child records exactly when its parent does; a root records under

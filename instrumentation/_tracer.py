@@ -30,7 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from . import _attributes as attrs
-from ._graph import current_run, is_bubble_up, is_interrupt
+from ._graph import current_run, is_bubble_up, is_interrupt, will_record
 from ._payload import PayloadEncoder
 
 logger = logging.getLogger(__name__)
@@ -81,40 +81,48 @@ class SpanCallbackHandler(_HandlerBase):
 
     # -- span bookkeeping ------------------------------------------------------------------
 
-    def _start(self, name: str, run_id: UUID, parent_run_id: UUID | None) -> Span | None:
+    def _start(
+        self,
+        name: str,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        attributes: dict[str, Any],
+        payload: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Start a span with its structural ``attributes``; ``payload(out)`` adds the
+        serialised parts, before the start when sampling is predictable (so they are in the
+        span_start event), else after it and only if the span records."""
         tracer = self._tracer_getter()
         if tracer is None:
-            return None
+            return
         parent_live = self._live.get(parent_run_id) if parent_run_id is not None else None
         if parent_live is not None:
             ctx = trace.set_span_in_context(parent_live.span)
         else:
             ctx = otel_context.get_current()
+        early = will_record(tracer, ctx)
+        if early:
+            payload(attributes)
         start_ns = time.time_ns()
-        span = tracer.start_span(name, context=ctx, start_time=start_ns)
+        span = tracer.start_span(name, context=ctx, start_time=start_ns, attributes=attributes)
         with self._lock:
             self._live[run_id] = _Live(span, start_ns)
-        return span
+        if not early and span.is_recording():
+            late: dict[str, Any] = {}
+            payload(late)
+            span.set_attributes(late)
 
     def _pop(self, run_id: UUID) -> Span | None:
         with self._lock:
             live = self._live.pop(run_id, None)
         return live.span if live is not None else None
 
-    def _payload(self, span: Span, which: str, value: Any) -> None:
+    def _payload(self, out: dict[str, Any], which: str, value: Any) -> None:
+        """Adds input.* / output.* to ``out`` (attributes are set in one call per event)."""
         if self._encoder is None:
             return
         text, truncated = self._encoder.encode(value)
-        if which == "input":
-            span.set_attribute(attrs.INPUT_VALUE, text)
-            span.set_attribute(attrs.INPUT_MIME_TYPE, attrs.JSON_MIME)
-            if truncated:
-                span.set_attribute(attrs.INPUT_TRUNCATED, True)
-        else:
-            span.set_attribute(attrs.OUTPUT_VALUE, text)
-            span.set_attribute(attrs.OUTPUT_MIME_TYPE, attrs.JSON_MIME)
-            if truncated:
-                span.set_attribute(attrs.OUTPUT_TRUNCATED, True)
+        out.update(attrs.payload_attributes(which, text, truncated))
 
     def _fail(self, run_id: UUID, error: BaseException) -> None:
         span = self._pop(run_id)
@@ -129,25 +137,25 @@ class SpanCallbackHandler(_HandlerBase):
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
         span.end()
 
-    def _messages(self, prefix: str, span: Span, messages: Sequence[Any]) -> None:
+    def _messages(self, prefix: str, out: dict[str, Any], messages: Sequence[Any]) -> None:
         """OpenInference flattened messages (role, content, tool call names) for readers."""
         cap = self._encoder.max_bytes if self._encoder is not None else 0
         for i, message in enumerate(messages[:_MAX_FLAT_MESSAGES]):
             base = f"{prefix}.{i}.message"
             role = _ROLES.get(getattr(message, "type", ""), getattr(message, "type", "unknown"))
-            span.set_attribute(f"{base}.role", str(role))
+            out[f"{base}.role"] = str(role)
             content = getattr(message, "content", message)
             if not isinstance(content, str) and self._encoder is not None:
                 content, _ = self._encoder.encode(content)
             if isinstance(content, str):
-                span.set_attribute(f"{base}.content", content[:cap])
+                out[f"{base}.content"] = content[:cap]
             for j, call in enumerate(getattr(message, "tool_calls", None) or ()):
                 name = call.get("name") if isinstance(call, Mapping) else None
                 if name:
-                    span.set_attribute(f"{base}.tool_calls.{j}.tool_call.function.name", name)
+                    out[f"{base}.tool_calls.{j}.tool_call.function.name"] = name
                 if isinstance(call, Mapping) and self._encoder is not None:
                     args, _ = self._encoder.encode(call.get("args"))
-                    span.set_attribute(f"{base}.tool_calls.{j}.tool_call.function.arguments", args)
+                    out[f"{base}.tool_calls.{j}.tool_call.function.arguments"] = args
 
     # -- chat models and LLMs --------------------------------------------------------------
 
@@ -162,16 +170,16 @@ class SpanCallbackHandler(_HandlerBase):
         **kwargs: Any,
     ) -> None:
         name = kwargs.get("name") or _serialized_name(serialized) or "chat_model"
-        span = self._start(name, run_id, parent_run_id)
-        if span is None or not span.is_recording():
-            return
-        for key, value in attrs.model_request_attributes(serialized, kwargs):
-            span.set_attribute(key, value)
-        self._request_details(span, kwargs)
         flat = messages[0] if messages else []
-        if self._encoder is not None:
-            self._payload(span, "input", {"messages": flat})
-            self._messages(attrs.LLM_INPUT_MESSAGES, span, flat)
+
+        def payload(out: dict[str, Any]) -> None:
+            self._request_details(out, kwargs)
+            if self._encoder is not None:
+                self._payload(out, "input", {"messages": flat})
+                self._messages(attrs.LLM_INPUT_MESSAGES, out, flat)
+
+        base = dict(attrs.model_request_attributes(serialized, kwargs))
+        self._start(name, run_id, parent_run_id, base, payload)
 
     @_guard
     def on_llm_start(
@@ -184,23 +192,23 @@ class SpanCallbackHandler(_HandlerBase):
         **kwargs: Any,
     ) -> None:
         name = kwargs.get("name") or _serialized_name(serialized) or "llm"
-        span = self._start(name, run_id, parent_run_id)
-        if span is None or not span.is_recording():
-            return
-        for key, value in attrs.model_request_attributes(serialized, kwargs):
-            span.set_attribute(key, value)
-        span.set_attribute(attrs.GEN_AI_OPERATION, "text_completion")
-        self._request_details(span, kwargs)
-        self._payload(span, "input", {"prompts": prompts})
 
-    def _request_details(self, span: Span, kwargs: Mapping[str, Any]) -> None:
+        def payload(out: dict[str, Any]) -> None:
+            self._request_details(out, kwargs)
+            self._payload(out, "input", {"prompts": prompts})
+
+        base = dict(attrs.model_request_attributes(serialized, kwargs))
+        base[attrs.GEN_AI_OPERATION] = "text_completion"
+        self._start(name, run_id, parent_run_id, base, payload)
+
+    def _request_details(self, out: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
         params = kwargs.get("invocation_params")
         if params and self._encoder is not None:
             text, _ = self._encoder.encode(params)
-            span.set_attribute(attrs.LLM_INVOCATION_PARAMETERS, text)
+            out[attrs.LLM_INVOCATION_PARAMETERS] = text
         tags = kwargs.get("tags")
         if tags:
-            span.set_attribute(attrs.TAG_TAGS, [str(t) for t in tags])
+            out[attrs.TAG_TAGS] = [str(t) for t in tags]
 
     @_guard
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
@@ -212,7 +220,7 @@ class SpanCallbackHandler(_HandlerBase):
         if live.span.is_recording():
             ttft_ms = (now - live.start_ns) / 1e6
             live.span.add_event(attrs.FIRST_TOKEN_EVENT, {"time_to_first_token_ms": ttft_ms}, now)
-            live.span.set_attribute(attrs.LLM_TIME_TO_FIRST_TOKEN_MS, ttft_ms)
+            live.span.set_attribute(attrs.LLM_TIME_TO_FIRST_TOKEN_MS, ttft_ms)  # once per run
 
     @_guard
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -221,13 +229,13 @@ class SpanCallbackHandler(_HandlerBase):
             return
         try:
             if span.is_recording():
-                for key, value in attrs.model_response_attributes(response):
-                    span.set_attribute(key, value)
+                out = dict(attrs.model_response_attributes(response))
                 message = attrs.output_message(response)
                 if message is not None and self._encoder is not None:
-                    self._payload(span, "output", message)
+                    self._payload(out, "output", message)
                     if not isinstance(message, str):
-                        self._messages(attrs.LLM_OUTPUT_MESSAGES, span, [message])
+                        self._messages(attrs.LLM_OUTPUT_MESSAGES, out, [message])
+                span.set_attributes(out)
         finally:
             span.end()
 
@@ -249,12 +257,11 @@ class SpanCallbackHandler(_HandlerBase):
         **kwargs: Any,
     ) -> None:
         name = kwargs.get("name") or _serialized_name(serialized) or "tool"
-        span = self._start(str(name), run_id, parent_run_id)
-        if span is None or not span.is_recording():
-            return
-        for key, value in attrs.tool_attributes(serialized, {**kwargs, "inputs": inputs}):
-            span.set_attribute(key, value)
-        self._payload(span, "input", inputs if inputs is not None else input_str)
+        base = dict(attrs.tool_attributes(serialized, {**kwargs, "inputs": inputs}))
+        value = inputs if inputs is not None else input_str
+        self._start(
+            str(name), run_id, parent_run_id, base, lambda out: self._payload(out, "input", value)
+        )
 
     @_guard
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -263,8 +270,9 @@ class SpanCallbackHandler(_HandlerBase):
             return
         try:
             if span.is_recording():
-                result = getattr(output, "content", output)
-                self._payload(span, "output", result)
+                out: dict[str, Any] = {}
+                self._payload(out, "output", getattr(output, "content", output))
+                span.set_attributes(out)
         finally:
             span.end()
 
@@ -300,11 +308,10 @@ class SpanCallbackHandler(_HandlerBase):
         **kwargs: Any,
     ) -> None:
         name = kwargs.get("name") or _serialized_name(serialized) or "retriever"
-        span = self._start(str(name), run_id, parent_run_id)
-        if span is None or not span.is_recording():
-            return
-        span.set_attribute(attrs.SPAN_KIND, attrs.RETRIEVER)
-        self._payload(span, "input", query)
+        base: dict[str, Any] = {attrs.SPAN_KIND: attrs.RETRIEVER}
+        self._start(
+            str(name), run_id, parent_run_id, base, lambda out: self._payload(out, "input", query)
+        )
 
     @_guard
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
@@ -314,15 +321,17 @@ class SpanCallbackHandler(_HandlerBase):
         try:
             if span.is_recording() and self._encoder is not None:
                 cap = self._encoder.max_bytes
+                out: dict[str, Any] = {}
                 for i, doc in enumerate(documents[:_MAX_FLAT_MESSAGES]):
                     base = f"{attrs.RETRIEVAL_DOCUMENTS}.{i}.document"
                     content = getattr(doc, "page_content", None)
                     if isinstance(content, str):
-                        span.set_attribute(f"{base}.content", content[:cap])
+                        out[f"{base}.content"] = content[:cap]
                     doc_id = getattr(doc, "id", None)
                     if doc_id:
-                        span.set_attribute(f"{base}.id", str(doc_id))
-                self._payload(span, "output", list(documents))
+                        out[f"{base}.id"] = str(doc_id)
+                self._payload(out, "output", list(documents))
+                span.set_attributes(out)
         finally:
             span.end()
 

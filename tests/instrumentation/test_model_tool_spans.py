@@ -263,3 +263,31 @@ async def test_async_react_agent_gives_tool_and_llm_spans_with_usage(spans):
     assert len(llms) == 2
     assert all(s.parent_of(s.parent_of(x)) is root for x in llms)
     assert sorted(x.attributes["gen_ai.usage.input_tokens"] for x in llms) == [10, 30]
+
+
+def test_llm_and_tool_spans_carry_kind_model_and_input_from_their_start(spans, provider):
+    """span_start events (the Studio's in-progress view) already know what the span is."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class AtStart(SpanProcessor):
+        seen: dict[str, dict] = {}
+
+        def on_start(self, span, parent_context=None):
+            self.seen[span.name] = dict(span.attributes or {})
+
+    tracker = AtStart()
+    provider.add_span_processor(tracker)
+    model = ToolCallingFakeModel(
+        responses=[
+            ai("", tool_calls=[{"name": "add", "args": {"a": 1, "b": 1}, "id": "c9"}]),
+            ai("2"),
+        ]
+    )
+    _react_agent(model, [add]).invoke({"messages": [HumanMessage("1+1")]})
+    llm = tracker.seen["ToolCallingFakeModel"]
+    assert llm["openinference.span.kind"] == "LLM"
+    assert llm["gen_ai.request.model"] == "fake-gpt"
+    assert "1+1" in llm["input.value"]
+    tool_start = tracker.seen["add"]
+    assert tool_start["openinference.span.kind"] == "TOOL"
+    assert json.loads(tool_start["input.value"]) == {"a": 1, "b": 1}
