@@ -20,7 +20,7 @@ A stream entry has flat fields, so ``redis-cli XRANGE`` stays readable::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +47,12 @@ class WireFormatError(ValueError):
     """A stream entry that is not a valid v1 event (the collector dead-letters these)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SpanEvent:
-    """A decoded ``span_start`` or ``span_end`` entry."""
+    """A decoded ``span_start`` or ``span_end`` entry.
+
+    Not frozen: a frozen dataclass's ``__init__`` costs the collector ~1.5 us per event.
+    """
 
     type: str
     project_id: str
@@ -267,8 +270,8 @@ def encode_init_request(request_id: str, project_id: str = "", **extra: Any) -> 
     }
 
 
-def _text(fields: Mapping[Any, Any], key: str, *, required: bool = True) -> str:
-    value = fields.get(key.encode(), fields.get(key))
+def _text(fields: Mapping[str, Any], key: str, *, required: bool = True) -> str:
+    value = fields.get(key)
     if value is None:
         if required:
             raise WireFormatError(f"missing field {key!r}")
@@ -291,6 +294,10 @@ def _int_or_none(value: Any, name: str) -> int | None:
 
 def decode_entry(fields: Mapping[Any, Any]) -> SpanEvent | InitRequest:
     """Decode one stream entry (bytes or str keys). Raises ``WireFormatError`` if malformed."""
+    try:
+        fields = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
+    except (AttributeError, UnicodeDecodeError) as exc:
+        raise WireFormatError("stream entry fields must be a mapping with UTF-8 keys") from exc
     version = _text(fields, "v")
     if version != "1":
         raise WireFormatError(f"unsupported wire version {version!r}")
@@ -298,7 +305,7 @@ def decode_entry(fields: Mapping[Any, Any]) -> SpanEvent | InitRequest:
     if event_type not in EVENT_TYPES:
         raise WireFormatError(f"unknown event type {event_type!r}")
     project_id = _text(fields, "project_id", required=False)
-    raw_body = fields.get(b"body", fields.get("body"))
+    raw_body = fields.get("body")
     try:
         body = orjson.loads(raw_body) if raw_body else {}
     except orjson.JSONDecodeError as exc:
@@ -339,7 +346,7 @@ def decode_entry(fields: Mapping[Any, Any]) -> SpanEvent | InitRequest:
         raise WireFormatError("body.status must be an object")
     events = body.get("events") or []
     links = body.get("links") or []
-    if not isinstance(events, Sequence) or not isinstance(links, Sequence):
+    if not isinstance(events, (list, tuple)) or not isinstance(links, (list, tuple)):
         raise WireFormatError("body.events and body.links must be arrays")
     return SpanEvent(
         type=event_type,
