@@ -221,6 +221,13 @@ class _Walker:
         if self.budget <= 0 or depth > _MAX_DEPTH:
             self.truncated = True
             return _ELLIPSIS
+        if cls is dict:
+            return self._mapping(value, depth)
+        if cls is list or cls is tuple:
+            return self._sequence(value, depth)
+        fields = _message_fields(value)  # message histories dominate agent states
+        if fields is not None:
+            return self._mapping(fields, depth, trusted=True)
         if isinstance(value, Mapping):
             return self._mapping(value, depth)
         if isinstance(value, (list, tuple, set, frozenset, deque)):
@@ -235,9 +242,14 @@ class _Walker:
             return value[: max(budget, 0)]
         return value
 
-    def _mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+    def _mapping(
+        self, value: Mapping[Any, Any], depth: int, trusted: bool = False
+    ) -> dict[str, Any]:
+        """``trusted``: keys are our own field names (a message's), not user data: no redact
+        call for them (their values are still walked, and redacted below)."""
         out: dict[str, Any] = {}
-        redact = self.redact
+        redact = None if trusted else self.redact
+        default = redact is default_redact
         for key, item in value.items():
             if self.budget <= 0:
                 self.truncated = True
@@ -245,7 +257,10 @@ class _Walker:
                 break
             skey = key if type(key) is str else str(key)
             self.budget -= len(skey) + 4
-            if redact is not None:
+            if default:
+                if is_secret_key(skey):
+                    item = REDACTED
+            elif redact is not None:
                 item = _apply_redact(redact, skey, item)
             out[skey] = self.walk(item, depth + 1)
         return out
@@ -275,9 +290,7 @@ class _Walker:
             return self._string(str(value))
         if isinstance(value, (bytes, bytearray, memoryview)):
             return self._string(f"<{len(value)} bytes>")
-        fields = _message_fields(value)
-        if fields is None:
-            fields = _model_fields(value)
+        fields = _model_fields(value)
         if fields is not None:
             return self._mapping(fields, depth)
         return self._string(_safe_repr(value, max(self.budget, 0) + 1))
@@ -291,16 +304,21 @@ def _apply_redact(redact: Redactor, key: str, value: Any) -> Any:
         return REDACTED
 
 
+_MESSAGE_EXTRAS = ("name", "id", "tool_calls", "tool_call_id", "usage_metadata", "status")
+
+
 def _message_fields(value: Any) -> dict[str, Any] | None:
-    """LangChain messages: the fields a reader needs, not the full pydantic dump."""
-    msg_type = getattr(value, "type", None)
-    if not isinstance(msg_type, str) or not hasattr(value, "content"):
+    """LangChain messages: the fields a reader needs, not the full pydantic dump. Read from the
+    instance ``__dict__``: a pydantic ``getattr`` miss (``status`` on an AIMessage) is slow."""
+    fields = getattr(value, "__dict__", None)
+    if not fields or "additional_kwargs" not in fields or "content" not in fields:
         return None
-    if not hasattr(value, "additional_kwargs"):
+    msg_type = fields.get("type")
+    if not isinstance(msg_type, str):
         return None
-    out: dict[str, Any] = {"type": msg_type, "content": value.content}
-    for name in ("name", "id", "tool_calls", "tool_call_id", "usage_metadata", "status"):
-        item = getattr(value, name, None)
+    out: dict[str, Any] = {"type": msg_type, "content": fields["content"]}
+    for name in _MESSAGE_EXTRAS:
+        item = fields.get(name)
         if item:
             out[name] = item
     return out
