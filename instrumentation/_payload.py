@@ -246,34 +246,58 @@ class _Walker:
         self, value: Mapping[Any, Any], depth: int, trusted: bool = False
     ) -> dict[str, Any]:
         """``trusted``: keys are our own field names (a message's), not user data: no redact
-        call for them (their values are still walked, and redacted below)."""
+        call for them (their values are still walked, and redacted below). Scalars are
+        handled inline: this loop is the hot path for message-heavy states."""
         out: dict[str, Any] = {}
         redact = None if trusted else self.redact
         default = redact is default_redact
+        cache_get = _secret_cache.get
         for key, item in value.items():
-            if self.budget <= 0:
+            budget = self.budget
+            if budget <= 0:
                 self.truncated = True
                 out[_ELLIPSIS] = _ELLIPSIS
                 break
             skey = key if type(key) is str else str(key)
-            self.budget -= len(skey) + 4
+            budget -= len(skey) + 4
             if default:
-                if is_secret_key(skey):
-                    item = REDACTED
+                secret = cache_get(skey)
+                if secret is None:
+                    secret = is_secret_key(skey)
+                if secret:
+                    self.budget = budget - 12
+                    out[skey] = REDACTED
+                    continue
             elif redact is not None:
                 item = _apply_redact(redact, skey, item)
-            out[skey] = self.walk(item, depth + 1)
+            icls = type(item)
+            if icls is str and len(item) < budget:
+                self.budget = budget - len(item) - 2
+                out[skey] = item
+            elif item is None or icls is int or icls is float or icls is bool:
+                self.budget = budget - 8
+                out[skey] = item
+            else:
+                self.budget = budget
+                out[skey] = self.walk(item, depth + 1)
         return out
 
     def _sequence(self, value: Any, depth: int) -> list[Any]:
         out: list[Any] = []
+        append = out.append
         for item in value:
-            if self.budget <= 0:
+            budget = self.budget
+            if budget <= 0:
                 self.truncated = True
-                out.append(_ELLIPSIS)
+                append(_ELLIPSIS)
                 break
-            self.budget -= 1
-            out.append(self.walk(item, depth + 1))
+            icls = type(item)
+            if icls is str and len(item) < budget:
+                self.budget = budget - len(item) - 3
+                append(item)
+            else:
+                self.budget = budget - 1
+                append(self.walk(item, depth + 1))
         return out
 
     def _other(self, value: Any, depth: int) -> Any:
