@@ -107,7 +107,7 @@ def configure(
     stream_name: str | None = None,
     project_id: str | None = None,
     service_name: str | None = None,
-    set_global: bool = False,
+    set_global: bool | None = None,
     capture_payloads: bool = True,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     redact: Redactor | None = default_redact,
@@ -124,12 +124,14 @@ def configure(
     LangGraph is left uninstrumented.
 
     Args:
-        set_global: also make the provider the global OTel tracer provider.
+        set_global: make the provider the global OTel tracer provider, so spans that user
+            code and other instrumentations start through ``trace.get_tracer()`` are
+            published too. The default (None) does so when no global provider has been set
+            yet - the app has no OTel pipeline - and leaves an existing one alone.
 
     Returns:
         the SDK ``TracerProvider``; call ``shutdown()`` on it at exit to flush.
     """
-    from opentelemetry import trace
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from swisper_studio.exporter import RedisStreamSpanProcessor
@@ -154,8 +156,7 @@ def configure(
         # SWISPER_STUDIO_ENABLED=false (or enabled=False): no spans would go anywhere, so
         # LangGraph is left uninstrumented and costs nothing.
         logger.info("SwisperStudio is disabled; LangGraph is not instrumented")
-        if set_global:
-            trace.set_tracer_provider(provider)
+        _maybe_set_global(provider, set_global)
         return provider
     instrument_langgraph(
         provider,
@@ -163,6 +164,14 @@ def configure(
         max_payload_bytes=max_payload_bytes,
         redact=redact,
     )
+    _maybe_set_global(provider, set_global)
+    return provider
+
+
+def _maybe_set_global(provider: Any, set_global: bool | None) -> None:
+    from opentelemetry import trace
+
+    if set_global is None:
+        set_global = isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     if set_global:
         trace.set_tracer_provider(provider)
-    return provider

@@ -12,7 +12,11 @@ from swisper_studio.instrumentation import configure, uninstrument_langgraph
 def test_configure_publishes_graph_spans_to_redis(redis_url, stream_name):
     uninstrument_langgraph()
     provider = configure(
-        redis_url=redis_url, stream_name=stream_name, project_id="proj-1", service_name="svc"
+        redis_url=redis_url,
+        stream_name=stream_name,
+        project_id="proj-1",
+        service_name="svc",
+        set_global=False,
     )
     try:
         linear(2, name="configured").invoke({"x": 0}, {"configurable": {"thread_id": "s-1"}})
@@ -45,7 +49,7 @@ def test_configure_set_global_false_leaves_the_global_provider(redis_url, stream
 
     before = trace.get_tracer_provider()
     uninstrument_langgraph()
-    provider = configure(redis_url=redis_url, stream_name=stream_name)
+    provider = configure(redis_url=redis_url, stream_name=stream_name, set_global=False)
     try:
         assert trace.get_tracer_provider() is before
     finally:
@@ -58,10 +62,43 @@ def test_configure_disabled_leaves_langgraph_uninstrumented(redis_url, stream_na
 
     monkeypatch.setenv("SWISPER_STUDIO_ENABLED", "false")
     uninstrument_langgraph()
-    provider = configure(redis_url=redis_url, stream_name=stream_name)
+    provider = configure(redis_url=redis_url, stream_name=stream_name, set_global=False)
     try:
         assert not hasattr(Pregel.invoke, "__wrapped__")
         linear(1).invoke({"x": 0})
         assert redis.Redis.from_url(redis_url).xlen(stream_name) == 0
     finally:
         provider.shutdown()
+
+
+_GLOBAL_SCRIPT = """
+import sys
+from opentelemetry import trace
+from swisper_studio.instrumentation import configure
+
+provider = configure(redis_url=sys.argv[1], stream_name=sys.argv[2])
+assert trace.get_tracer_provider() is provider, "configure() did not set the global provider"
+with trace.get_tracer("user-code").start_as_current_span("user-span"):
+    pass
+assert provider.force_flush(5000)
+second = configure(redis_url=sys.argv[1], stream_name=sys.argv[2])
+assert trace.get_tracer_provider() is provider, "an existing global provider was replaced"
+second.shutdown()
+provider.shutdown()
+"""
+
+
+def test_configure_sets_the_global_provider_when_the_app_has_none(redis_url, stream_name):
+    """An app with no OTel pipeline: spans started via trace.get_tracer() reach Redis too."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _GLOBAL_SCRIPT, redis_url, stream_name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    names = [decode_entry(f).name for _, f in redis.Redis.from_url(redis_url).xrange(stream_name)]
+    assert "user-span" in names
