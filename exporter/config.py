@@ -1,12 +1,13 @@
 """``ExporterConfig``: every exporter setting in one frozen object.
 
 Precedence is constructor argument > ``SWISPER_STUDIO_*`` environment variable > default.
-Environment values are parsed the way the OpenTelemetry specification asks: an empty value is
-unset, a boolean is only ``true`` or ``false`` (anything else logs a warning and keeps the
-default), and a number that is not a positive integer logs a warning and keeps the default.
-Constructor arguments are checked strictly: a wrong type raises ``TypeError`` and a bad value
-``ValueError``, at construction. A Redis URL with a wrong scheme is a ``ValueError`` wherever it
-comes from, because silently falling back to ``localhost`` would hide the mistake.
+An empty environment value counts as unset (OpenTelemetry's rule). Every other malformed value
+is a clear error at construction, whether it comes from the environment or an argument: a
+``ValueError`` naming the setting (the variable, for the environment) and the bad value, and a
+``TypeError`` for an argument of the wrong type. Silently falling back to a default would hide
+the mistake (a negative queue size, a typo in ``SWISPER_STUDIO_ENABLED``, ``http://`` instead of
+``redis://``). ``SWISPER_STUDIO_ENABLED`` accepts ``true/false/1/0/yes/no/on/off`` in any case;
+the standard ``OTEL_SDK_DISABLED`` keeps OpenTelemetry's semantics (only ``true`` disables).
 """
 
 from __future__ import annotations
@@ -72,29 +73,46 @@ def _env(name: str) -> str | None:
     return value.strip()
 
 
-def _env_bool(name: str, default: bool) -> bool:
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    """A ``SWISPER_STUDIO_*`` switch: true/false/1/0/yes/no/on/off, else ``ValueError``."""
     raw = _env(name)
     if raw is None:
         return default
     lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    logger.warning("Ignoring %s=%r: expected 'true' or 'false'; using %s", name, raw, default)
-    return default
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise ValueError(f"{name} must be one of true/false/1/0/yes/no/on/off (any case), got {raw!r}")
+
+
+def _otel_sdk_disabled() -> bool:
+    """``OTEL_SDK_DISABLED`` as the OpenTelemetry specification reads it: only ``true``."""
+    raw = _env(env.OTEL_SDK_DISABLED)
+    if raw is None:
+        return False
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    logger.warning("Ignoring %s=%r: expected 'true' or 'false'", env.OTEL_SDK_DISABLED, raw)
+    return False
 
 
 def _env_positive_int(name: str, default: int) -> int:
+    """A positive integer from the environment, else ``ValueError`` naming the variable."""
     raw = _env(name)
     if raw is None:
         return default
     try:
         value = int(raw)
     except ValueError:
-        value = 0
-    if value > 0:
-        return value
-    logger.warning("Ignoring %s=%r: expected a positive integer; using %d", name, raw, default)
-    return default
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+    return value
 
 
 def _arg_positive_int(name: str, value: Any) -> int:
@@ -168,9 +186,8 @@ class ExporterConfig:
     @staticmethod
     def _from_env(name: str, env_var: str, default: Any) -> Any:
         if name == "enabled":
-            if _env_bool(env.OTEL_SDK_DISABLED, False):
-                return False
-            return _env_bool(env_var, default)
+            enabled = _env_flag(env_var, default)  # validated even when OTel disables
+            return False if _otel_sdk_disabled() else enabled
         if name == "redis_url":
             raw = _env(env_var)
             return default if raw is None else _check_redis_url(raw, env_var)

@@ -1,6 +1,7 @@
 """Names of the ``SWISPER_STUDIO_*`` environment variables the exporter reads.
 
-Constructor arguments override these; an empty value counts as unset (OpenTelemetry's rule).
+Constructor arguments override these; an empty value counts as unset (OpenTelemetry's rule) and
+any other malformed value is a ``ValueError`` at construction naming the variable.
 The exporter also honours the standard ``OTEL_SDK_DISABLED`` (``true`` turns it into a no-op);
 ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` reach it through the SDK's ``Resource``.
 """
@@ -69,13 +70,15 @@ SWISPER_STUDIO_ENABLED = "SWISPER_STUDIO_ENABLED"
 """
 .. envvar:: SWISPER_STUDIO_ENABLED
 
-``false`` turns the processor and the exporter into no-ops (no thread, no connection).
-Only ``true`` and ``false`` are accepted (case-insensitive). Default: ``true``.
+``false`` (or ``0``, ``no``, ``off``) turns the processor and the exporter into no-ops (no
+thread, no connection); ``true``, ``1``, ``yes``, ``on`` keep them on (any case). Any other value
+is a ``ValueError`` at construction. Default: ``true``.
 """
 
 OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
 """
 .. envvar:: OTEL_SDK_DISABLED
 
-The standard OpenTelemetry switch: ``true`` disables the exporter as well. Default: ``false``.
+The standard OpenTelemetry switch: ``true`` (only, as the specification says) disables the
+exporter as well. Default: ``false``.
 """

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+from importlib.metadata import entry_points
 
 import pytest
-from swisper_studio.exporter import ExporterConfig, RedisStreamSpanProcessor
+from swisper_studio.exporter import (
+    ExporterConfig,
+    RedisStreamSpanExporter,
+    RedisStreamSpanProcessor,
+)
 
 ALL_VARIABLES = [
     "SWISPER_STUDIO_REDIS_URL",
@@ -73,26 +78,81 @@ def test_empty_environment_values_count_as_unset(monkeypatch):
     assert config.enabled is True
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("FALSE", False), ("True", True)])
-def test_booleans_accept_true_and_false_only(monkeypatch, raw, expected):
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("true", True),
+        ("FALSE", False),
+        ("True", True),
+        ("1", True),
+        ("0", False),
+        ("yes", True),
+        ("No", False),
+        ("ON", True),
+        ("off", False),
+    ],
+)
+def test_enabled_accepts_the_usual_switch_spellings(monkeypatch, raw, expected):
     monkeypatch.setenv("SWISPER_STUDIO_ENABLED", raw)
     assert ExporterConfig().enabled is expected
 
 
-@pytest.mark.parametrize("raw", ["yes", "1", "off"])
-def test_other_boolean_spellings_warn_and_keep_the_default(monkeypatch, caplog, raw):
+@pytest.mark.parametrize("raw", ["maybe", "2", "enabled", "t"])
+def test_another_enabled_spelling_is_an_error_naming_the_variable(monkeypatch, raw):
     monkeypatch.setenv("SWISPER_STUDIO_ENABLED", raw)
+    with pytest.raises(ValueError, match="SWISPER_STUDIO_ENABLED") as raised:
+        ExporterConfig()
+    assert repr(raw) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("SWISPER_STUDIO_MAX_QUEUE_SIZE", "-5"),
+        ("SWISPER_STUDIO_MAX_QUEUE_SIZE", "0"),
+        ("SWISPER_STUDIO_MAX_QUEUE_SIZE", "1.5"),
+        ("SWISPER_STUDIO_MAX_STREAM_LENGTH", "-1"),
+        ("SWISPER_STUDIO_MAX_BATCH_SIZE", "abc"),
+        ("SWISPER_STUDIO_SCHEDULE_DELAY_MILLIS", "soon"),
+        ("SWISPER_STUDIO_EXPORT_TIMEOUT_MILLIS", "-100"),
+    ],
+)
+def test_a_bad_number_in_the_environment_is_an_error_naming_variable_and_value(
+    monkeypatch, variable, raw
+):
+    monkeypatch.setenv(variable, raw)
+    with pytest.raises(ValueError, match=variable) as raised:
+        ExporterConfig()
+    assert repr(raw) in str(raised.value)
+    with pytest.raises(ValueError, match=variable):
+        RedisStreamSpanProcessor()
+    with pytest.raises(ValueError, match=variable):
+        RedisStreamSpanExporter()  # the OTEL_TRACES_EXPORTER path: no-argument construction
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("SWISPER_STUDIO_REDIS_URL", "http://localhost:6379"),
+        ("SWISPER_STUDIO_ENABLED", "maybe"),
+        ("SWISPER_STUDIO_MAX_QUEUE_SIZE", "-5"),
+    ],
+)
+def test_the_exporter_entry_point_fails_the_same_way(monkeypatch, variable, raw):
+    monkeypatch.setenv(variable, raw)
+    exporter_class = next(
+        iter(entry_points(group="opentelemetry_traces_exporter", name="redis_streams"))
+    ).load()
+    with pytest.raises(ValueError, match=variable):
+        exporter_class()
+
+
+def test_otel_sdk_disabled_keeps_opentelemetry_semantics(monkeypatch, caplog):
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "1")  # not "true": OTel does not disable
     with caplog.at_level(logging.WARNING):
         assert ExporterConfig().enabled is True
-    assert "SWISPER_STUDIO_ENABLED" in caplog.text
-
-
-@pytest.mark.parametrize("raw", ["lots", "-5", "0", "1.5"])
-def test_a_bad_number_in_the_environment_warns_and_keeps_the_default(monkeypatch, caplog, raw):
-    monkeypatch.setenv("SWISPER_STUDIO_MAX_QUEUE_SIZE", raw)
-    with caplog.at_level(logging.WARNING):
-        assert ExporterConfig().max_queue_size == 20_480
-    assert "SWISPER_STUDIO_MAX_QUEUE_SIZE" in caplog.text
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "TRUE")
+    assert ExporterConfig().enabled is False
 
 
 def test_otel_sdk_disabled_turns_the_exporter_off(monkeypatch):
