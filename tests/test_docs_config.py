@@ -113,3 +113,27 @@ def test_env_variable_names_in_the_docs_exist():
     for page in pages:
         for variable in set(re.findall(r"SWISPER_STUDIO_[A-Z0-9_]*[A-Z0-9]", page.read_text())):
             assert variable in known, f"{page.name}: {variable}"
+
+
+def github_slug(heading: str) -> str:
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
+    return {github_slug(m[1]) for m in re.finditer(r"^#+ (.+)$", text, re.MULTILINE)}
+
+
+@pytest.mark.parametrize(
+    "page", ["README.md", "docs/quickstart.md", "docs/configuration.md", "docs/performance.md"]
+)
+def test_links_between_pages_resolve(page):
+    source = ROOT / page
+    for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]+))?\)", source.read_text()):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        path = (source.parent / target).resolve() if target else source
+        assert path.exists(), f"{page}: link to missing {target}"
+        if anchor:
+            assert anchor in anchors(path), f"{page}: no heading #{anchor} in {path.name}"
