@@ -274,12 +274,15 @@ class Consumer:
             "consumer_name": s.consumer_name,
             "group_name": s.group_name,
             "stream": s.stream_name,
-            "timestamp": now,
+            "status": "healthy",
+            **self.stats(),
+            # The original design's ISO 8601 UTC ``timestamp``; readers prefer ``timestamp_unix``.
+            "timestamp": health.iso(now),
+            "timestamp_unix": now,
             "time": health.iso(now),
             "started_at": health.iso(self._started_at),
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            **self.stats(),
         }
         self._redis.set(
             wire.heartbeat_key(s.group_name, s.consumer_name),

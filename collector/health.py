@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import redis
 from swisper_studio.collector.settings import Settings
-from swisper_studio.exporter.wire import HEARTBEAT_PREFIX, heartbeat_key
+from swisper_studio.exporter.wire import HEARTBEAT_PREFIX, LEGACY_HEARTBEAT_KEY, heartbeat_key
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -93,23 +93,64 @@ def find_group(groups: list[dict[str, Any]], name: str) -> dict[str, Any] | None
     return None
 
 
+def heartbeat_time(beat: dict[str, Any]) -> float | None:
+    """Unix time of a heartbeat: ``timestamp_unix``, else ``timestamp`` as unix seconds (number or
+    numeric text) or ISO 8601 (a naive time is UTC, as the original design's ``utcnow()``)."""
+    for key in ("timestamp_unix", "timestamp"):
+        stamp = beat.get(key)
+        if isinstance(stamp, bool) or stamp is None:
+            continue
+        if isinstance(stamp, (int, float)):
+            return float(stamp)
+        if isinstance(stamp, str):
+            parsed = _parse_time_text(stamp)
+            if parsed is not None:
+                return parsed
+    return None
+
+
+def _parse_time_text(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
 def read_heartbeats(client: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
-    """Live heartbeat values of the group's consumers (keys expire with their TTL)."""
+    """Live heartbeat values of the group's consumers (keys expire with their TTL).
+
+    Besides the per-consumer keys, the original design's single ``LEGACY_HEARTBEAT_KEY`` counts
+    when its value names this group (or no group).
+    """
     pattern = heartbeat_key(_escape_glob(settings.group_name), "*")
     keys = sorted(client.scan_iter(match=pattern, count=1000))
-    if not keys:
-        return []
+    keys.append(LEGACY_HEARTBEAT_KEY.encode())
     beats = []
     for raw in client.mget(keys):
-        if raw is None:
+        beat = _load_beat(raw)
+        if beat is None or beat.get("stream") not in (None, settings.stream_name):
             continue
-        try:
-            beat = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+        if beat.get("group", beat.get("group_name")) not in (None, settings.group_name):
             continue
-        if isinstance(beat, dict) and beat.get("stream") in (None, settings.stream_name):
-            beats.append(beat)
+        beats.append(beat)
     return beats
+
+
+def _load_beat(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        beat = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return beat if isinstance(beat, dict) else None
 
 
 def _escape_glob(text: str) -> str:
@@ -157,12 +198,12 @@ def pipeline_health(client: redis.Redis, settings: Settings) -> dict[str, Any]:
 
 def _fill(report: dict[str, Any], client: redis.Redis, settings: Settings, now: float) -> None:
     beats = read_heartbeats(client, settings)
-    ages = [now - float(b.get("timestamp", 0)) for b in beats]
-    live = [b for b, age in zip(beats, ages, strict=True) if age <= settings.heartbeat_ttl_s]
+    times = [heartbeat_time(b) or 0.0 for b in beats]
+    live = [b for b, ts in zip(beats, times, strict=True) if now - ts <= settings.heartbeat_ttl_s]
     report["consumers"] = beats
     report["consumer_alive"] = bool(live)
     if beats:
-        newest = max(float(b.get("timestamp", 0)) for b in beats)
+        newest = max(times)
         report["last_heartbeat"] = iso(newest)
         report["heartbeat_age_seconds"] = round(max(0.0, now - newest), 3)
 

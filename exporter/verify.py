@@ -22,7 +22,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -39,6 +39,13 @@ DEFAULT_GROUP_NAME = "swisper_studio_consumers"
 HEARTBEAT_TTL_S = 15.0
 HEALTH_CHECK_MAXLEN = 10
 _POLL_INTERVAL_S = 0.05
+#: The original design's keyword names -> the current ones.
+KEYWORD_ALIASES = {
+    "verify_consumer": "check_consumer",
+    "verify_end_to_end": "check_end_to_end",
+    "end_to_end": "check_end_to_end",
+    "timeout": "timeout_s",
+}
 
 
 def verify_connection(
@@ -50,8 +57,13 @@ def verify_connection(
     check_end_to_end: bool = False,
     timeout_s: float = 5.0,
     project_id: str | None = None,
+    **aliases: Any,
 ) -> dict[str, bool]:
     """Check Redis, the write path, the collector's heartbeat and optionally a round trip.
+
+    The original design's keyword names are accepted too: ``verify_consumer`` for
+    ``check_consumer``, ``verify_end_to_end`` or ``end_to_end`` for ``check_end_to_end``, and
+    ``timeout`` for ``timeout_s``.
 
     Args:
         redis_url: defaults to ``SWISPER_STUDIO_REDIS_URL``, then ``redis://localhost:6379/0``.
@@ -66,8 +78,14 @@ def verify_connection(
         ``{"redis": bool, "write": bool, "consumer": bool, "end_to_end": bool}``; a check that
         was skipped or could not run is False.
     """
+    given = {"check_consumer": check_consumer, "check_end_to_end": check_end_to_end}
+    given["timeout_s"] = timeout_s
+    given.update(_resolve_aliases(aliases))  # an unknown keyword is a TypeError, as in Python
+    check_consumer = bool(given["check_consumer"])
+    check_end_to_end = bool(given["check_end_to_end"])
     result = {"redis": False, "write": False, "consumer": False, "end_to_end": False}
     try:
+        timeout_s = given["timeout_s"]
         config = ExporterConfig(
             redis_url=redis_url, stream_name=stream_name, project_id=project_id, enabled=True
         )
@@ -83,6 +101,17 @@ def verify_connection(
     except Exception:  # never raise into the caller; say what happened
         logger.exception("SwisperStudio: connection verification failed unexpectedly")
     return result
+
+
+def _resolve_aliases(aliases: dict[str, Any]) -> dict[str, Any]:
+    """Map the original design's keyword names onto the current ones (``TypeError`` if unknown)."""
+    resolved: dict[str, Any] = {}
+    for name, value in aliases.items():
+        target = KEYWORD_ALIASES.get(name)
+        if target is None:
+            raise TypeError(f"verify_connection() got an unexpected keyword argument {name!r}")
+        resolved[target] = value
+    return resolved
 
 
 def _run_checks(
@@ -143,40 +172,67 @@ def _write_health_check(client: redis.Redis) -> str | None:
 
 
 def _freshest_heartbeat_age(client: redis.Redis, group: str, stream: str) -> float | None:
-    """Seconds since the freshest heartbeat of ``group`` (for ``stream``), or None if none."""
+    """Seconds since the freshest heartbeat of ``group`` (for ``stream``), or None if none.
+
+    Reads the per-consumer keys and the original design's single ``LEGACY_HEARTBEAT_KEY``.
+    """
     pattern = wire.heartbeat_key(_escape_glob(group), "*")
     try:
         keys = list(client.scan_iter(match=pattern, count=1000))
-        values = client.mget(keys) if keys else []
+        keys.append(wire.LEGACY_HEARTBEAT_KEY)
+        values = client.mget(keys)
     except (redis.RedisError, OSError) as exc:
         logger.debug("cannot read heartbeats: %s", exc)
         return None
     now = time.time()
-    ages = [now - ts for ts in (_heartbeat_time(raw, stream) for raw in values) if ts is not None]
+    times = (_heartbeat_time(raw, group, stream) for raw in values)
+    ages = [now - ts for ts in times if ts is not None]
     return max(min(ages), 0.0) if ages else None
 
 
-def _heartbeat_time(raw: bytes | None, stream: str) -> float | None:
-    """The heartbeat's unix time: ``timestamp`` as seconds or ISO 8601 text, else None."""
+def _heartbeat_time(raw: bytes | None, group: str, stream: str) -> float | None:
+    """The heartbeat's unix time, or None when it is unreadable or of another group/stream.
+
+    ``timestamp_unix`` wins; else ``timestamp`` (or ``time``) as unix seconds (number or numeric
+    text) or ISO 8601, where a naive time is UTC (the original design's ``utcnow()``).
+    """
     if raw is None:
         return None
     try:
         value: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return None
+        return _time_from(raw.decode(errors="replace"))  # a bare timestamp as the value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, dict) or value.get("stream") not in (None, stream):
         return None
-    stamp = value.get("timestamp", value.get("time"))
-    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
-        return float(stamp)
-    if isinstance(stamp, str):
-        try:
-            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
+    if value.get("group", value.get("group_name")) not in (None, group):
+        return None
+    for key in ("timestamp_unix", "timestamp", "time"):
+        stamp = _time_from(value.get(key))
+        if stamp is not None:
+            return stamp
     return None
+
+
+def _time_from(stamp: Any) -> float | None:
+    if isinstance(stamp, bool) or stamp is None:
+        return None
+    if isinstance(stamp, (int, float)):
+        return float(stamp)
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return float(stamp)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def _ping_pong(client: redis.Redis, config: ExporterConfig, timeout_s: float) -> float | None:

@@ -14,7 +14,10 @@ A stream entry has flat fields, so ``redis-cli XRANGE`` stays readable::
     parent_span_id  16 lowercase hex digits, or empty for a root span
     body            one JSON object (orjson), described in docs/wire-format.md
 
-``init_request`` control entries carry ``request_id`` instead of span ids and an optional body.
+``init_request`` control entries carry ``request_id`` instead of span ids and an optional body,
+plus the original design's flat ``event_type`` and ``timestamp`` (ISO 8601 UTC) fields. An
+``init_request`` written the original design's way (``event_type``, ``request_id``,
+``timestamp``; no ``v``/``type``) is still accepted; legacy span events are not.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -260,10 +264,16 @@ def encode_span_end(
 
 
 def encode_init_request(request_id: str, project_id: str = "", **extra: Any) -> Fields:
-    """Encode an ``init_request`` control event (the collector answers via the ack key)."""
+    """Encode an ``init_request`` control event (the collector answers via the ack key).
+
+    ``event_type`` and ``timestamp`` repeat the original design's flat fields, so tools written
+    against it can read the entry; ``decode_entry`` does not need them.
+    """
     return {
         b"v": b"1",
         b"type": INIT_REQUEST.encode(),
+        b"event_type": INIT_REQUEST.encode(),
+        b"timestamp": datetime.now(timezone.utc).isoformat().encode(),
         b"project_id": project_id.encode(),
         b"request_id": request_id.encode(),
         b"body": _dumps(extra),
@@ -292,12 +302,28 @@ def _int_or_none(value: Any, name: str) -> int | None:
     return value
 
 
+def _decode_legacy(fields: Mapping[str, Any]) -> InitRequest:
+    """An entry of the original design (no ``v``): only its ``init_request`` is understood."""
+    event_type = _text(fields, "event_type", required=False)
+    if event_type != INIT_REQUEST:
+        raise WireFormatError(
+            f"unsupported wire version (no 'v' field; legacy event_type {event_type!r})"
+        )
+    request_id = _text(fields, "request_id")
+    if not request_id:
+        raise WireFormatError("init_request without request_id")
+    project_id = _text(fields, "project_id", required=False)
+    return InitRequest(request_id=request_id, project_id=project_id, body={})
+
+
 def decode_entry(fields: Mapping[Any, Any]) -> SpanEvent | InitRequest:
     """Decode one stream entry (bytes or str keys). Raises ``WireFormatError`` if malformed."""
     try:
         fields = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
     except (AttributeError, UnicodeDecodeError) as exc:
         raise WireFormatError("stream entry fields must be a mapping with UTF-8 keys") from exc
+    if "v" not in fields and "type" not in fields:
+        return _decode_legacy(fields)
     version = _text(fields, "v")
     if version != "1":
         raise WireFormatError(f"unsupported wire version {version!r}")
@@ -373,6 +399,8 @@ def decode_entry(fields: Mapping[Any, Any]) -> SpanEvent | InitRequest:
 # They mirror the original design's names; the heartbeat is one key per consumer, since a
 # single key let several collectors overwrite each other.
 HEARTBEAT_PREFIX = "swisper_studio:consumer:heartbeat:"
+LEGACY_HEARTBEAT_KEY = "swisper_studio:consumer:heartbeat"
+"""The original design's single heartbeat key; readers accept it besides the per-consumer keys."""
 INIT_ACK_PREFIX = "swisper_studio:init_ack:"
 HEALTH_CHECK_STREAM = "observability:health_check"
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from datetime import datetime, timezone
 
 import orjson
 import psycopg
@@ -208,6 +210,77 @@ def test_heartbeat_ping_pong_and_health(client, make_consumer, stream_name):
     assert not client.exists(key)
     report = health.pipeline_health(client, consumer.settings)
     assert report["status"] == "down" and not report["consumer_alive"]
+
+
+def test_an_init_request_written_the_original_designs_way_is_answered(
+    client, make_consumer, stream_name
+):
+    consumer = make_consumer()
+    stamp = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()  # utcnow().isoformat()
+    legacy = {"event_type": "init_request", "request_id": "abc", "timestamp": stamp}
+    client.xadd(stream_name, legacy)
+    # A legacy span event (no v/type) is not supported: dead-lettered, and the loop goes on.
+    client.xadd(stream_name, {"event_type": "span_end", "trace_id": "1" * 32})
+    wait_for(
+        lambda: (
+            consumer.run_once(block_ms=0) is not None
+            and client.exists(wire.init_ack_key("abc"))
+            and client.xlen(consumer.settings.dead_letter_stream_name) == 1
+        ),
+        what="legacy init_request answered, legacy span event dead-lettered",
+    )
+    assert orjson.loads(client.get(wire.init_ack_key("abc")))["status"] == "ok"
+    (_, letter), *_ = client.xrange(consumer.settings.dead_letter_stream_name)
+    assert letter[b"event_type"] == b"span_end"
+    assert client.xpending(stream_name, consumer.settings.group_name)["pending"] == 0
+
+
+def test_heartbeat_value_follows_the_original_design(client, make_consumer, stream_name):
+    consumer = make_consumer()
+    consumer.setup()
+    before = time.time()
+    consumer.heartbeat()
+    key = wire.heartbeat_key(consumer.settings.group_name, consumer.name)
+    beat = orjson.loads(client.get(key))
+    stamp = datetime.fromisoformat(beat["timestamp"])
+    assert stamp.tzinfo is not None and stamp.utcoffset().total_seconds() == 0
+    assert before <= beat["timestamp_unix"] <= time.time()
+    assert abs(stamp.timestamp() - beat["timestamp_unix"]) < 1e-3
+    assert beat["status"] == "healthy"
+    assert beat["consumer"] == beat["consumer_name"] == consumer.name
+    assert beat["group"] == beat["group_name"] == consumer.settings.group_name
+    for counter in ("processed", "failed", "dead_lettered", "lag", "pending"):
+        assert counter in beat, counter
+    report = health.pipeline_health(client, consumer.settings)
+    assert report["consumer_alive"] and report["heartbeat_age_seconds"] < 5
+
+
+@pytest.mark.parametrize("naive", [False, True])
+def test_health_reads_iso_heartbeats_and_the_legacy_key(
+    client, make_consumer, stream_name, monkeypatch, naive
+):
+    consumer = make_consumer()
+    consumer.setup()
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # a naive UTC time read as local would be 9 h old
+    time.tzset()
+    try:
+        now = datetime.now(timezone.utc)
+        stamp = (now.replace(tzinfo=None) if naive else now).isoformat()
+        value = {"status": "healthy", "timestamp": stamp}
+        client.set(wire.LEGACY_HEARTBEAT_KEY, orjson.dumps(value), ex=60)
+        report = health.pipeline_health(client, consumer.settings)
+        assert report["consumer_alive"], report
+        assert report["heartbeat_age_seconds"] < consumer.settings.heartbeat_ttl_s
+        client.set(
+            wire.heartbeat_key(consumer.settings.group_name, "iso-only"),
+            orjson.dumps({"group": consumer.settings.group_name, "timestamp": stamp}),
+            ex=60,
+        )
+        client.delete(wire.LEGACY_HEARTBEAT_KEY)
+        assert health.pipeline_health(client, consumer.settings)["consumer_alive"]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_health_reports_unreachable_redis_as_down_without_raising():

@@ -140,3 +140,88 @@ def test_malformed_arguments_are_reported_not_raised(caplog):
         result = verify_connection("http://nope", timeout_s=1)
     assert not any(result.values())
     assert "redis://" in caplog.text
+
+
+@pytest.fixture
+def tz_east_of_utc(monkeypatch):
+    """A local zone 9 h east of UTC, so a naive time read as local time would be 9 h old."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        pytest.param(lambda now: datetime.fromtimestamp(now, timezone.utc).isoformat(), id="aware"),
+        pytest.param(
+            lambda now: datetime.fromtimestamp(now, timezone.utc).replace(tzinfo=None).isoformat(),
+            id="naive-utc",
+        ),
+        pytest.param(lambda now: now, id="float"),
+        pytest.param(lambda now: int(now), id="int"),
+        pytest.param(lambda now: repr(now), id="str-seconds"),
+    ],
+)
+def test_heartbeat_timestamp_is_read_as_iso_or_unix_seconds(
+    redis_url, stream_name, client, tz_east_of_utc, stamp
+):
+    value = {"consumer": "c1", "group": GROUP, "timestamp": stamp(time.time())}
+    client.set(wire.heartbeat_key(GROUP, "c1"), orjson.dumps(value), px=60_000)
+    assert verify_connection(redis_url, stream_name=stream_name)["consumer"] is True
+
+
+def test_the_original_designs_single_heartbeat_key_counts(
+    redis_url, stream_name, client, tz_east_of_utc
+):
+    assert wire.LEGACY_HEARTBEAT_KEY == "swisper_studio:consumer:heartbeat"
+    # As the original design wrote it: datetime.utcnow().isoformat(), no group or stream.
+    stamp = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
+    value = {"status": "healthy", "timestamp": stamp}
+    client.set(wire.LEGACY_HEARTBEAT_KEY, orjson.dumps(value), ex=60)
+    assert verify_connection(redis_url, stream_name=stream_name)["consumer"] is True
+    stale = datetime.fromtimestamp(time.time() - 120, timezone.utc).replace(tzinfo=None)
+    client.set(wire.LEGACY_HEARTBEAT_KEY, orjson.dumps({"timestamp": stale.isoformat()}), ex=60)
+    assert verify_connection(redis_url, stream_name=stream_name)["consumer"] is False
+
+
+def test_timestamp_unix_wins_over_the_iso_timestamp(redis_url, stream_name, client):
+    old = datetime.fromtimestamp(time.time() - 120, timezone.utc).isoformat()
+    value = {"group": GROUP, "timestamp": old, "timestamp_unix": time.time()}
+    client.set(wire.heartbeat_key(GROUP, "c1"), orjson.dumps(value), px=60_000)
+    assert verify_connection(redis_url, stream_name=stream_name)["consumer"] is True
+
+
+def test_the_original_designs_keyword_names_are_accepted(redis_url, stream_name, caplog):
+    collector = _FakeCollector(redis_url, stream_name)
+    collector.start()
+    try:
+        for flag in ("verify_end_to_end", "end_to_end"):
+            result = verify_connection(
+                redis_url, stream_name=stream_name, verify_consumer=False, timeout=5, **{flag: True}
+            )
+            assert result["end_to_end"] is True, flag
+    finally:
+        collector.stop()
+    with caplog.at_level(logging.WARNING, logger="swisper_studio"):
+        result = verify_connection(
+            redis_url, stream_name=stream_name, verify_consumer=False, end_to_end=True, timeout=0.2
+        )
+    assert result == {"redis": True, "write": True, "consumer": False, "end_to_end": False}
+    assert "no collector of group" not in caplog.text  # verify_consumer=False skipped the check
+    assert "within 0.2 s" in caplog.text  # timeout= reached timeout_s
+    with pytest.raises(TypeError, match="verify_everything"):
+        verify_connection(redis_url, verify_everything=True)
+
+
+def test_init_request_carries_the_original_designs_flat_fields(redis_url, stream_name, client):
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    verify_connection(redis_url, stream_name=stream_name, end_to_end=True, timeout=0.2)
+    (_, fields), *_ = client.xrange(stream_name)
+    assert fields[b"event_type"] == b"init_request"
+    assert fields[b"type"] == b"init_request"
+    sent = datetime.fromisoformat(fields[b"timestamp"].decode())
+    assert sent.tzinfo is not None and before <= sent <= datetime.now(timezone.utc)
+    assert isinstance(wire.decode_entry(fields), wire.InitRequest)
