@@ -258,7 +258,11 @@ def _iso_to_ns(value: Any) -> int | None:
 
 
 def observation_type(attributes: Mapping[str, Any]) -> str:
-    """Langfuse type from langfuse.*, OpenInference, gen_ai.* or OpenLLMetry attributes."""
+    """Langfuse type from langfuse.*, OpenInference, gen_ai.* or OpenLLMetry attributes.
+
+    Precedence: an explicit kind (langfuse/OpenInference/OpenLLMetry), then
+    ``gen_ai.operation.name``, then ``gen_ai.tool.name`` (TOOL), then a model name (GENERATION).
+    """
     for key in ("langfuse.observation.type", "openinference.span.kind", "traceloop.span.kind"):
         value = attributes.get(key)
         if isinstance(value, str) and value.upper() in _KIND_TYPES:
@@ -267,6 +271,8 @@ def observation_type(attributes: Mapping[str, Any]) -> str:
         value = attributes.get(key)
         if isinstance(value, str) and value.lower() in _OPERATION_TYPES:
             return _OPERATION_TYPES[value.lower()]
+    if attributes.get("gen_ai.tool.name") is not None:  # a tool span may also name its model
+        return "TOOL"
     if _first(attributes, _MODEL_KEYS) is not None:
         return "GENERATION"
     return "SPAN"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from collector_support import WireRecorder, agent_trace, make_tracer
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -134,6 +135,24 @@ def test_kinds_map_to_langfuse_types():
         row = mapping.observation_row(_event({"openinference.span.kind": kind}))
         assert row["type"] == expected, kind
     assert mapping.observation_row(_event({"http.method": "GET"}))["type"] == "SPAN"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({"gen_ai.tool.name": "search"}, "TOOL"),
+        ({"gen_ai.tool.name": "search", "gen_ai.request.model": "m"}, "TOOL"),
+        ({"gen_ai.operation.name": "execute_tool"}, "TOOL"),
+        ({"gen_ai.operation.name": "chat"}, "GENERATION"),
+        ({"gen_ai.operation.name": "text_completion"}, "GENERATION"),
+        ({"gen_ai.operation.name": "generate_content"}, "GENERATION"),
+        ({"gen_ai.operation.name": "embeddings"}, "GENERATION"),
+        ({"gen_ai.request.model": "gpt-4o"}, "GENERATION"),
+        ({"gen_ai.tool.name": "search", "openinference.span.kind": "CHAIN"}, "CHAIN"),
+    ],
+)
+def test_gen_ai_semantic_conventions_give_the_type(attributes, expected):
+    assert mapping.observation_row(_event(attributes))["type"] == expected
 
 
 def test_error_status_gives_error_level_and_exception_message():
