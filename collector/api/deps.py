@@ -10,9 +10,13 @@ from typing import Annotated, Any
 import psycopg
 import redis
 from fastapi import Depends, Request
-from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool
+from swisper_studio.collector.api.aliases import (
+    ALIAS_ERROR_KEY,
+    accepted_names,
+    allowed_query_params,
+)
 from swisper_studio.collector.api.errors import ApiError
 from swisper_studio.collector.projects import authenticate_async, validate_project_id
 from swisper_studio.collector.settings import Settings
@@ -147,28 +151,15 @@ def _is_ip(host: str) -> bool:
 ProjectId = Annotated[str, Depends(get_project_id)]
 
 
-def _query_names(dependant: Dependant, names: set[str]) -> set[str]:
-    for field in dependant.query_params:
-        names.add(field.alias)
-    for sub in dependant.dependencies:
-        _query_names(sub, names)
-    return names
-
-
-def allowed_query_params(route: Any) -> frozenset[str]:
-    """Query parameter names a route declares (cached on the route object)."""
-    cached = getattr(route, "_swisper_query_names", None)
-    if cached is None:
-        cached = frozenset(_query_names(route.dependant, set()))
-        route._swisper_query_names = cached
-    return cached
-
-
 async def reject_unknown_query_params(request: Request, _project: ProjectId) -> None:
     """A misspelt filter must not silently return everything: answer 400 instead.
 
-    Depends on the project so an unauthenticated call gets its 401 first.
+    Aliases (see ``aliases.py``) were mapped to canonical names already; a conflict found
+    then is answered here. Depends on the project so an unauthenticated call gets its 401 first.
     """
+    conflict = request.scope.get(ALIAS_ERROR_KEY)
+    if conflict:
+        raise ApiError(400, "conflicting_parameters", conflict)
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant"):
         return
@@ -179,5 +170,5 @@ async def reject_unknown_query_params(request: Request, _project: ProjectId) -> 
             400,
             "unknown_parameter",
             f"unknown query parameter(s): {', '.join(unknown)}; "
-            f"allowed: {', '.join(sorted(allowed)) or 'none'}",
+            f"accepted: {accepted_names(allowed)}",
         )

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 from swisper_studio.collector.api.errors import ApiError
+
+MAX_CURSOR_LENGTH = 1000
+_CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -30,9 +34,11 @@ def encode_cursor(kind: str, order: str, time: datetime, *ids: str) -> str:
 
 def decode_cursor(value: str | None, kind: str, order: str, n_ids: int) -> Cursor | None:
     """Parse a cursor made by ``encode_cursor``; ``ApiError`` 400 if it is not one of ours."""
-    if value is None:
+    if not value:  # absent, or sent empty for the first page
         return None
     try:
+        if len(value) > MAX_CURSOR_LENGTH or not _CURSOR_CHARS.fullmatch(value):
+            raise ValueError("not a cursor of ours")
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         items = orjson.loads(raw)
         if (

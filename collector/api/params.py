@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Query
 from pydantic import AfterValidator
+from swisper_studio.collector.api.aliases import described
 from swisper_studio.collector.api.errors import ApiError
 from swisper_studio.collector.api.schemas import Order
 
@@ -23,7 +24,9 @@ FromTime = Annotated[
     AfterValidator(_aware),
     Query(
         alias="from",
-        description="Start time at or after this instant (ISO 8601; UTC when no offset).",
+        description=described(
+            "from", "Start time at or after this instant (ISO 8601; UTC when no offset)."
+        ),
         examples=["2026-01-31T00:00:00Z"],
     ),
 ]
@@ -32,20 +35,29 @@ ToTime = Annotated[
     AfterValidator(_aware),
     Query(
         alias="to",
-        description="Start time before this instant (ISO 8601; UTC when no offset).",
+        description=described(
+            "to", "Start time before this instant (ISO 8601; UTC when no offset)."
+        ),
         examples=["2026-02-01T00:00:00Z"],
     ),
 ]
 SortOrder = Annotated[
-    Order, Query(description="`desc`: newest first (default); `asc`: oldest first.")
+    Order,
+    Query(
+        description=described(
+            "order",
+            "`desc`: newest first (default); `asc`: oldest first. Also spelt "
+            "`timestamp.desc`/`timestamp.asc`, `start_time.desc`/`start_time.asc`, "
+            "`-start_time` (desc) and `start_time` (asc), case-insensitive.",
+        )
+    ),
 ]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size, 1-1000.")]
+Limit = Annotated[int, Query(ge=1, le=1000, description=described("limit", "Page size, 1-1000."))]
 Cursor = Annotated[
     str | None,
     Query(
-        max_length=1000,
-        pattern=r"^[A-Za-z0-9_-]+$",
-        description="Opaque cursor from the previous page's `next_cursor`.",
+        description="Opaque cursor from the previous page's `next_cursor` "
+        "(anything else answers 400).",
     ),
 ]
 

@@ -34,9 +34,9 @@ TRACE_AGGREGATES = """
     SELECT count(*)::int AS observation_count,
            count(*) FILTER (WHERE NOT o.has_end)::int AS running_count,
            count(*) FILTER (WHERE o.level = 'ERROR')::int AS error_count,
-           sum(o.input_tokens)::bigint AS input_tokens,
-           sum(o.output_tokens)::bigint AS output_tokens,
-           sum(coalesce(o.total_tokens, o.input_tokens + o.output_tokens))::bigint
+           coalesce(sum(o.input_tokens), 0)::bigint AS input_tokens,
+           coalesce(sum(o.output_tokens), 0)::bigint AS output_tokens,
+           coalesce(sum(coalesce(o.total_tokens, o.input_tokens + o.output_tokens)), 0)::bigint
                AS total_tokens
     FROM observations o
     WHERE o.trace_id = page.id AND o.project_id = page.project_id
@@ -108,6 +108,8 @@ def _finish_trace(row: dict[str, Any]) -> dict[str, Any]:
     row["running"] = row["status"] == "RUNNING" or bool(row.pop("running_count", 0))
     if row["status"] == "RUNNING":
         row["duration_ms"] = None  # end_time is only the latest end seen so far
+    duration_ms = row["duration_ms"]
+    row["latency"] = None if duration_ms is None else duration_ms / 1000
     return row
 
 

@@ -70,9 +70,16 @@ class TraceSummary(BaseModel):
     service_name: str | None = None
     observation_count: int = 0
     error_count: int = Field(0, description="Observations with level ERROR.")
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    total_tokens: int | None = Field(None, description="Sum over the trace's observations.")
+    latency: float | None = Field(
+        None, description="end - start in seconds (as Langfuse's `latency`); null while running."
+    )
+    input_tokens: int = Field(0, description="Sum over the trace's observations; 0 if none.")
+    output_tokens: int = Field(0, description="Sum over the trace's observations; 0 if none.")
+    total_tokens: int = Field(
+        0,
+        description="Sum over the trace's observations (input + output where no total); 0 "
+        "when the trace made no LLM calls.",
+    )
     running: bool = Field(description="True while the root or any span has not ended.")
 
 
@@ -98,9 +105,9 @@ class Observation(BaseModel):
     model: str | None = None
     model_parameters: Any = None
     usage: Any = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    total_tokens: int | None = None
+    input_tokens: int | None = Field(None, description="Null when the span reported no usage.")
+    output_tokens: int | None = Field(None, description="Null when the span reported no usage.")
+    total_tokens: int | None = Field(None, description="Null when the span reported no usage.")
     langgraph_node: str | None = None
     langgraph_step: int | None = None
     events: list[Any] = Field(default_factory=list)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from swisper_studio.collector.api import queries
+from swisper_studio.collector.api.aliases import AliasRoute, described
 from swisper_studio.collector.api.deps import Conn, ProjectId
 from swisper_studio.collector.api.errors import NOT_FOUND_RESPONSE, ApiError
 from swisper_studio.collector.api.pagination import decode_cursor
@@ -27,10 +28,14 @@ from swisper_studio.collector.api.schemas import (
     Page,
 )
 
-router = APIRouter(prefix="/api/v1/observations", tags=["observations"])
+router = APIRouter(prefix="/api/v1/observations", tags=["observations"], route_class=AliasRoute)
 
 TraceIdQuery = Annotated[
-    str | None, Query(pattern=TRACE_ID_PATTERN, description="Only this trace (32 hex digits).")
+    str | None,
+    Query(
+        pattern=TRACE_ID_PATTERN,
+        description=described("trace_id", "Only this trace (32 hex digits)."),
+    ),
 ]
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from swisper_studio.collector.api import queries
+from swisper_studio.collector.api.aliases import AliasRoute
 from swisper_studio.collector.api.deps import AppSettings, Conn, ProjectId, Redis
 from swisper_studio.collector.api.pipeline import read_pipeline_health
 from swisper_studio.collector.api.schemas import ConnectionStatus, Metrics
 
-router = APIRouter(prefix="/api/v1", tags=["pipeline"])
+router = APIRouter(prefix="/api/v1", tags=["pipeline"], route_class=AliasRoute)
 
 
 @router.get(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import AfterValidator
 from swisper_studio.collector.api import queries
+from swisper_studio.collector.api.aliases import AliasRoute, described
 from swisper_studio.collector.api.deps import Conn, ProjectId
 from swisper_studio.collector.api.errors import NOT_FOUND_RESPONSE, ApiError
 from swisper_studio.collector.api.pagination import decode_cursor
@@ -19,7 +20,7 @@ from swisper_studio.collector.api.schemas import (
     no_nul,
 )
 
-router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
+router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], route_class=AliasRoute)
 
 
 @router.get(
@@ -34,10 +35,12 @@ async def list_sessions(
     conn: Conn,
     project_id: ProjectId,
     user_id: Annotated[
-        FilterText | None, Query(description="Sessions with a trace of this user.")
+        FilterText | None,
+        Query(description=described("user_id", "Sessions with a trace of this user.")),
     ] = None,
     q: Annotated[
-        FilterText | None, Query(description="Case-insensitive substring of the session id.")
+        FilterText | None,
+        Query(description=described("q", "Case-insensitive substring of the session id.")),
     ] = None,
     from_time: FromTime = None,
     to_time: ToTime = None,
@@ -67,7 +70,9 @@ async def get_session(
         Path(min_length=1, max_length=500, description="Session id (e.g. a LangGraph thread id)."),
         AfterValidator(no_nul),
     ],
-    limit: Annotated[int, Query(ge=1, le=1000, description="Traces per page, 1-1000.")] = 100,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description=described("limit", "Traces per page, 1-1000."))
+    ] = 100,
     cursor: Cursor = None,
 ) -> SessionDetail:
     summary = await queries.get_session(conn, project_id, session_id)

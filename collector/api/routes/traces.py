@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from swisper_studio.collector.api import queries
+from swisper_studio.collector.api.aliases import AliasRoute, described
 from swisper_studio.collector.api.deps import Conn, ProjectId
 from swisper_studio.collector.api.errors import NOT_FOUND_RESPONSE, ApiError
 from swisper_studio.collector.api.pagination import decode_cursor
@@ -27,7 +28,7 @@ from swisper_studio.collector.api.schemas import (
 )
 from swisper_studio.collector.api.tree import build_tree
 
-router = APIRouter(prefix="/api/v1/traces", tags=["traces"])
+router = APIRouter(prefix="/api/v1/traces", tags=["traces"], route_class=AliasRoute)
 
 TraceIdPath = Annotated[
     str,
@@ -50,18 +51,29 @@ TraceIdPath = Annotated[
 async def list_traces(
     conn: Conn,
     project_id: ProjectId,
-    session_id: Annotated[FilterText | None, Query(description="Exact session id.")] = None,
-    user_id: Annotated[FilterText | None, Query(description="Exact user id.")] = None,
+    session_id: Annotated[
+        FilterText | None, Query(description=described("session_id", "Exact session id."))
+    ] = None,
+    user_id: Annotated[
+        FilterText | None, Query(description=described("user_id", "Exact user id."))
+    ] = None,
     name: Annotated[FilterText | None, Query(description="Exact trace (root span) name.")] = None,
     level: Annotated[Level | None, Query(description="Exact trace level.")] = None,
     tag: Annotated[
         list[FilterText] | None,
-        Query(description="Traces carrying this tag; repeat for all of several.", max_length=20),
+        Query(
+            description=described(
+                "tag",
+                "Traces carrying this tag; repeat (or comma-separate) for all of several.",
+            ),
+            max_length=20,
+        ),
     ] = None,
     from_time: FromTime = None,
     to_time: ToTime = None,
     q: Annotated[
-        FilterText | None, Query(description="Case-insensitive substring of the trace name.")
+        FilterText | None,
+        Query(description=described("q", "Case-insensitive substring of the trace name.")),
     ] = None,
     order: SortOrder = "desc",
     limit: Limit = 50,
