@@ -10,13 +10,21 @@ from swisper_studio.collector.settings import Settings
 
 @app.command("collector")
 def collector(
-    redis_url: str | None = typer.Option(None, help="Redis URL (SWISPER_STUDIO_REDIS_URL)."),
-    database_url: str | None = typer.Option(
-        None, help="PostgreSQL URL (SWISPER_STUDIO_DATABASE_URL)."
+    redis_url: str | None = typer.Option(
+        None, "--redis-url", help="Redis URL (SWISPER_STUDIO_REDIS_URL)."
     ),
-    stream_name: str | None = typer.Option(None, "--stream", help="Stream to consume."),
-    group_name: str | None = typer.Option(None, "--group", help="Consumer group."),
-    consumer_name: str | None = typer.Option(None, help="Consumer name (unique per process)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="PostgreSQL URL (SWISPER_STUDIO_DATABASE_URL)."
+    ),
+    stream_name: str | None = typer.Option(
+        None, "--stream", "--stream-name", help="Stream to consume (SWISPER_STUDIO_STREAM_NAME)."
+    ),
+    group_name: str | None = typer.Option(
+        None, "--group", "--group-name", help="Consumer group (SWISPER_STUDIO_GROUP_NAME)."
+    ),
+    consumer_name: str | None = typer.Option(
+        None, "--consumer-name", "--consumer", help="Consumer name (unique per process)."
+    ),
     batch_size: int | None = typer.Option(None, help="Entries per XREADGROUP."),
     block_ms: int | None = typer.Option(None, help="XREADGROUP BLOCK in milliseconds."),
     claim_idle_ms: int | None = typer.Option(None, help="Idle time before XAUTOCLAIM takes over."),

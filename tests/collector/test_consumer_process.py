@@ -149,3 +149,52 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits_cleanly(
     assert _complete(database_url, SPANS_PER_TRACE)
     assert client.xpending(stream_name, GROUP)["pending"] == 0
     assert not client.exists(key)
+
+
+def test_long_option_names_select_redis_database_stream_and_group(
+    client, redis_url, database_url, stream_name
+):
+    env = {
+        **os.environ,
+        # Wrong on purpose: the options must win over the environment.
+        "SWISPER_STUDIO_REDIS_URL": "redis://127.0.0.1:1/0",
+        "SWISPER_STUDIO_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "SWISPER_STUDIO_STREAM_NAME": "not:this:stream",
+        "SWISPER_STUDIO_HEARTBEAT_INTERVAL_S": "0.2",
+    }
+    command = [CLI, "collector", "--redis-url", redis_url, "--database-url", database_url]
+    command += ["--stream-name", stream_name, "--group-name", "named_group"]
+    command += ["--consumer-name", "long-names", "--block-ms", "100"]
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    key = wire.heartbeat_key("named_group", "long-names")
+    try:
+        wait_for(lambda: proc.poll() is not None or client.exists(key), what="heartbeat")
+        assert proc.poll() is None, proc.communicate()[0]
+        client.xadd(stream_name, wire.encode_init_request("long-opts", "p"))
+        wait_for(lambda: client.exists(wire.init_ack_key("long-opts")), what="init_ack")
+        groups = {g["name"].decode() for g in client.xinfo_groups(stream_name)}
+        assert groups == {"named_group"}
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, output
+    assert f"stream={stream_name} group=named_group consumer=long-names" in output
+
+
+def test_short_and_long_option_names_are_both_listed():
+    result = subprocess.run(
+        [CLI, "collector", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"},
+    )
+    assert result.returncode == 0, result.stderr
+    for option in ("--stream", "--stream-name", "--group", "--group-name", "--redis-url"):
+        assert option in result.stdout, option
+    assert "--database-url" in result.stdout
