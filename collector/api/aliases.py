@@ -97,9 +97,15 @@ def accepted_names(allowed: frozenset[str]) -> str:
     return ", ".join(parts) or "none"
 
 
+UPPER_CASE_VALUES = frozenset({"level", "type"})
+"""Enumerations stored in upper case (``ERROR``, ``GENERATION``): any case is accepted."""
+
+
 def _normalise(canonical: str, value: str) -> list[str]:
     if canonical == "order":
         return [ORDER_SPELLINGS.get(value.strip().lower(), value)]
+    if canonical in UPPER_CASE_VALUES:
+        return [value.upper()]
     if canonical in LIST_PARAMS and "," in value:
         pieces = [piece.strip() for piece in value.split(",")]
         return [piece for piece in pieces if piece] or [value]
@@ -142,7 +148,10 @@ def canonical_items(items: list[tuple[str, str]], allowed: frozenset[str]) -> li
 
 def _needs_rewrite(items: list[tuple[str, str]]) -> bool:
     return any(
-        key in CANONICAL or key == "order" or (key in LIST_PARAMS and "," in value)
+        key in CANONICAL
+        or key == "order"
+        or (key in UPPER_CASE_VALUES and not value.isupper())
+        or (key in LIST_PARAMS and "," in value)
         for key, value in items
     )
 

@@ -20,6 +20,11 @@ from swisper_studio.collector.api.pagination import Cursor, encode_cursor
 _DIRECTION = {"desc": sql.SQL("DESC"), "asc": sql.SQL("ASC")}
 _AFTER = {"desc": sql.SQL("<"), "asc": sql.SQL(">")}
 
+# A span's total: as reported, else input + output (either may be missing), else null.
+OBSERVATION_TOTAL_TOKENS = """coalesce(o.total_tokens,
+    CASE WHEN o.input_tokens IS NOT NULL OR o.output_tokens IS NOT NULL
+         THEN coalesce(o.input_tokens, 0) + coalesce(o.output_tokens, 0) END)"""
+
 TRACE_COLUMNS = """
     t.id, t.project_id, t.name, t.user_id, t.session_id, t.start_time, t.end_time,
     (EXTRACT(EPOCH FROM (t.end_time - t.start_time)) * 1000)::float8 AS duration_ms,
@@ -30,24 +35,24 @@ TRACE_DETAIL_COLUMNS = """,
     t.input, t.output, t.metadata, t.root_observation_id, t.updated_at
 """
 
-TRACE_AGGREGATES = """
+TRACE_AGGREGATES = f"""
     SELECT count(*)::int AS observation_count,
            count(*) FILTER (WHERE NOT o.has_end)::int AS running_count,
            count(*) FILTER (WHERE o.level = 'ERROR')::int AS error_count,
            coalesce(sum(o.input_tokens), 0)::bigint AS input_tokens,
            coalesce(sum(o.output_tokens), 0)::bigint AS output_tokens,
-           coalesce(sum(coalesce(o.total_tokens, o.input_tokens + o.output_tokens)), 0)::bigint
-               AS total_tokens
+           coalesce(sum({OBSERVATION_TOTAL_TOKENS}), 0)::bigint AS total_tokens
     FROM observations o
     WHERE o.trace_id = page.id AND o.project_id = page.project_id
 """
 
-OBSERVATION_COLUMNS = """
+OBSERVATION_COLUMNS = f"""
     o.id, o.trace_id, o.parent_observation_id, o.type, o.name, o.kind, o.start_time,
     o.end_time, o.completion_start_time,
     (EXTRACT(EPOCH FROM (o.end_time - o.start_time)) * 1000)::float8 AS duration_ms,
     o.level, o.status_code, o.status_message, o.input, o.output, o.metadata, o.model,
-    o.model_parameters, o.usage, o.input_tokens, o.output_tokens, o.total_tokens,
+    o.model_parameters, o.usage, o.input_tokens, o.output_tokens,
+    {OBSERVATION_TOTAL_TOKENS} AS total_tokens,
     o.langgraph_node, o.langgraph_step, o.events, NOT o.has_end AS running
 """
 

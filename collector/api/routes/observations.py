@@ -50,9 +50,11 @@ async def list_observations(
     conn: Conn,
     project_id: ProjectId,
     trace_id: TraceIdQuery = None,
-    type: Annotated[ObservationType | None, Query(description="Observation type.")] = None,
+    type: Annotated[
+        ObservationType | None, Query(description="Observation type (any case).")
+    ] = None,
     name: Annotated[FilterText | None, Query(description="Exact observation name.")] = None,
-    level: Annotated[Level | None, Query(description="Exact level.")] = None,
+    level: Annotated[Level | None, Query(description="Exact level (any case).")] = None,
     model: Annotated[FilterText | None, Query(description="Exact model name.")] = None,
     from_time: FromTime = None,
     to_time: ToTime = None,

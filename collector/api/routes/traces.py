@@ -58,7 +58,7 @@ async def list_traces(
         FilterText | None, Query(description=described("user_id", "Exact user id."))
     ] = None,
     name: Annotated[FilterText | None, Query(description="Exact trace (root span) name.")] = None,
-    level: Annotated[Level | None, Query(description="Exact trace level.")] = None,
+    level: Annotated[Level | None, Query(description="Exact trace level (any case).")] = None,
     tag: Annotated[
         list[FilterText] | None,
         Query(

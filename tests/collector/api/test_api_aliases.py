@@ -36,6 +36,7 @@ TRACE_CASES = [
     ),
     ({"session_id": "s-1"}, [{"sessionId": "s-1"}, {"session": "s-1"}]),
     ({"user_id": "alice"}, [{"userId": "alice"}, {"user": "alice"}]),
+    ({"level": "ERROR"}, [{"level": "error"}, {"level": "Error"}]),
     (
         {"order": "asc"},
         [
@@ -92,6 +93,10 @@ def test_observation_filter_aliases(client, corpus: Corpus):
         assert ids(client, "/api/v1/observations", {alias: trace_id, "limit": 1000}) == expected
     filtered = {"trace": trace_id, "type": "GENERATION", "model": "fake-gpt", "level": "DEFAULT"}
     assert len(ids(client, "/api/v1/observations", filtered)) == 2
+    lower = {**filtered, "type": "generation", "level": "default"}
+    assert ids(client, "/api/v1/observations", lower) == ids(
+        client, "/api/v1/observations", filtered
+    )
     span_id = expected[0]
     one = client.get(f"/api/v1/observations/{span_id}", params={"traceId": trace_id})
     assert one.status_code == 200, one.text

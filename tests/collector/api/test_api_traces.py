@@ -293,3 +293,15 @@ def test_metrics_count_the_project(client, corpus: Corpus):
     assert metrics["error_traces_last_hour"] == 1
     assert metrics["status"] in {"healthy", "degraded", "down"}
     assert ts(metrics["last_trace_at"]) > datetime.now(timezone.utc) - timedelta(hours=1)
+
+
+def test_token_totals_of_spans_and_traces(client, corpus: Corpus):
+    trace_id = corpus.of("proj-a")[1].id
+    detail = client.get(f"/api/v1/traces/{trace_id}").json()
+    llm = [o for o in detail["observations"] if o["type"] == "GENERATION"]
+    assert sorted(o["total_tokens"] for o in llm) == [12 + 7, 20 + 5]
+    others = [o for o in detail["observations"] if o["type"] != "GENERATION"]
+    assert others and all(o["total_tokens"] is None for o in others)
+    assert (detail["input_tokens"], detail["output_tokens"]) == (32, 12)
+    assert detail["total_tokens"] == AGENT_TOKENS
+    assert detail["latency"] == pytest.approx(0.1)
