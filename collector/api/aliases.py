@@ -11,6 +11,7 @@ values is a conflict: 400 as well, raised after authentication.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlencode
@@ -101,7 +102,14 @@ UPPER_CASE_VALUES = frozenset({"level", "type"})
 """Enumerations stored in upper case (``ERROR``, ``GENERATION``): any case is accepted."""
 
 
+TIME_PARAMS = frozenset({"from", "to"})
+# "...T10:00:00 02:00": a "+" offset sent unencoded in a URL arrives as a space.
+_SPACED_OFFSET = re.compile(r"(T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)$")
+
+
 def _normalise(canonical: str, value: str) -> list[str]:
+    if canonical in TIME_PARAMS:
+        return [_SPACED_OFFSET.sub(r"\1+\2", value)]
     if canonical == "order":
         return [ORDER_SPELLINGS.get(value.strip().lower(), value)]
     if canonical in UPPER_CASE_VALUES:
@@ -151,6 +159,7 @@ def _needs_rewrite(items: list[tuple[str, str]]) -> bool:
         key in CANONICAL
         or key == "order"
         or (key in UPPER_CASE_VALUES and not value.isupper())
+        or (key in TIME_PARAMS and " " in value)
         or (key in LIST_PARAMS and "," in value)
         for key, value in items
     )

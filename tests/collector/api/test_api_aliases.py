@@ -78,6 +78,16 @@ def test_time_aliases_on_traces_and_observations(client, corpus: Corpus, alias):
         assert ids(client, path, {"limit": 1000, alias: start, "to": end}) == expected
 
 
+def test_unencoded_plus_of_an_offset_is_understood(client, corpus: Corpus):
+    start, end = window(corpus)  # "...+00:00"
+    expected = ids(client, "/api/v1/traces", {"from": start, "to": end})
+    assert expected
+    raw = f"/api/v1/traces?from={start}&to={end}"  # "+" not escaped: it arrives as a space
+    response = client.get(raw)
+    assert response.status_code == 200, response.text
+    assert [row["id"] for row in response.json()["data"]] == expected
+
+
 def test_limit_aliases(client, corpus: Corpus):
     expected = ids(client, "/api/v1/traces", {"limit": 3})
     assert len(expected) == 3
