@@ -2,8 +2,9 @@
 
 The caller's thread only takes a snapshot (``snapshot_start``) or hands over the finished,
 immutable ``ReadableSpan``; the JSON encoding happens here, off the request path. Resource and
-instrumentation-scope dicts are cached per object: a process usually has one resource and a
-handful of tracers, so they are built once instead of once per event.
+instrumentation-scope members are cached per object, already serialised (``wire.json_fragment``):
+a process usually has one resource and a handful of tracers, so they are built and serialised
+once instead of once per event.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 _CACHE_LIMIT = 256
+_UNSET = object()
 
 # (trace_id, span_id, parent_span_id, name, kind, start_time, attributes, resource, scope,
 #  trace_state) — a plain tuple: the cheapest thing to build on the caller's thread.
@@ -52,26 +54,34 @@ class SpanEventEncoder:
 
     def __init__(self, project_id: str) -> None:
         self.project_id = project_id
-        self._resources: dict[int, tuple[Any, dict[str, Any]]] = {}
-        self._scopes: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._resources: dict[int, tuple[Any, Any]] = {}
+        self._scopes: dict[int, tuple[Any, Any]] = {}
+        # Most processes have one resource: a one-entry fast path before the dict.
+        self._last_resource: Any = _UNSET
+        self._last_resource_encoded: Any = None
 
-    def resource(self, resource: Any) -> dict[str, Any]:
+    def resource(self, resource: Any) -> Any:
+        """The ``resource`` member for ``resource``, serialised once per object."""
+        if resource is self._last_resource:
+            return self._last_resource_encoded
         cached = self._resources.get(id(resource))
         if cached is not None and cached[0] is resource:
             return cached[1]
         if len(self._resources) >= _CACHE_LIMIT:
             self._resources.clear()
-        encoded = wire.encode_resource(resource)
+        encoded = wire.json_fragment(wire.encode_resource(resource))
         self._resources[id(resource)] = (resource, encoded)
+        self._last_resource, self._last_resource_encoded = resource, encoded
         return encoded
 
-    def scope(self, scope: Any) -> dict[str, Any]:
+    def scope(self, scope: Any) -> Any:
+        """The ``scope`` member for ``scope``, serialised once per object."""
         cached = self._scopes.get(id(scope))
         if cached is not None and cached[0] is scope:
             return cached[1]
         if len(self._scopes) >= _CACHE_LIMIT:
             self._scopes.clear()
-        encoded = wire.encode_scope(scope)
+        encoded = wire.json_fragment(wire.encode_scope(scope))
         self._scopes[id(scope)] = (scope, encoded)
         return encoded
 
@@ -89,7 +99,7 @@ class SpanEventEncoder:
             span_id=span_id,
             parent_span_id=parent_id,
             name=name,
-            kind=kind.name,
+            kind=wire.enum_name(kind),
             start_time_unix_nano=start,
             attributes=attrs,
             resource=self.resource(resource),
@@ -98,9 +108,13 @@ class SpanEventEncoder:
         )
 
     def encode_end(self, span: ReadableSpan) -> wire.Fields:
+        try:  # the SDK's slots: its properties are Python calls (this runs per event)
+            resource, scope = span._resource, span._instrumentation_scope
+        except AttributeError:
+            resource, scope = span.resource, span.instrumentation_scope
         return wire.encode_span_end(
             span,
             project_id=self.project_id,
-            resource=self.resource(span.resource),
-            scope=self.scope(span.instrumentation_scope),
+            resource=self.resource(resource),
+            scope=self.scope(scope),
         )

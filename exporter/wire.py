@@ -101,6 +101,11 @@ def format_span_id(span_id: int) -> str:
     return f"{span_id:016x}"
 
 
+# A pre-serialised JSON value (orjson >= 3.9): the resource and scope members are the same on
+# every event of a process, so the exporter serialises them once and embeds the bytes.
+_Fragment: Any = getattr(orjson, "Fragment", None)
+
+
 def _dumps(obj: Any) -> bytes:
     try:
         # OTel attribute keys are strings; OPT_NON_STR_KEYS would cost ~15% on every event.
@@ -112,6 +117,8 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _sanitize(value: Any) -> Any:
+    if _Fragment is not None and type(value) is _Fragment:  # already JSON (see json_fragment)
+        return value
     if isinstance(value, Mapping):
         return {str(k): _sanitize(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -136,13 +143,23 @@ def encode_scope(scope: Any) -> dict[str, Any]:
     return {"name": scope.name, "version": scope.version, "schema_url": scope.schema_url or None}
 
 
+_TYPE_BYTES = {SPAN_START: b"span_start", SPAN_END: b"span_end"}
+
+
+def json_fragment(value: Any) -> Any:
+    """``value`` serialised once, to embed in later bodies (the value itself without Fragment)."""
+    if _Fragment is None:
+        return value
+    return _Fragment(_dumps(value))
+
+
 def _flat_fields(
     event_type: str, project_id: str, trace_id: int, span_id: int, parent_id: int | None
 ) -> Fields:
     # bytes %-formatting: the hex ids without an intermediate str (this runs per event).
     return {
         b"v": b"1",
-        b"type": event_type.encode(),
+        b"type": _TYPE_BYTES[event_type],
         b"project_id": project_id.encode(),
         b"trace_id": b"%032x" % trace_id,
         b"span_id": b"%016x" % span_id,
@@ -150,16 +167,28 @@ def _flat_fields(
     }
 
 
-_ENUM_NAMES: dict[Any, str] = {}
-
-
-def _enum_name(member: Any) -> str:
-    """``member.name`` through a dict: Enum's ``name`` property is slow on the hot path."""
+def enum_name(member: Any) -> str:
+    """``member.name`` without Enum's ``name`` property (a Python call) on the hot path."""
     try:
-        return _ENUM_NAMES[member]
-    except KeyError:
-        name = _ENUM_NAMES[member] = member.name
-        return name
+        return member._name_
+    except AttributeError:
+        return member.name
+
+
+_STATUS_WITHOUT_MESSAGE: dict[Any, Any] = {}
+
+
+def _status_of(status: Any) -> Any:
+    """The ``status`` member; without a message it is one of three constants, serialised once."""
+    code = enum_name(status.status_code)
+    if status.description is None:
+        try:
+            return _STATUS_WITHOUT_MESSAGE[code]
+        except KeyError:
+            fragment = json_fragment({"code": code, "message": None})
+            _STATUS_WITHOUT_MESSAGE[code] = fragment
+            return fragment
+    return {"code": code, "message": status.description}
 
 
 def _attributes_of(owner: Any) -> dict[str, Any]:
@@ -171,10 +200,10 @@ def _attributes_of(owner: Any) -> dict[str, Any]:
     attributes = getattr(owner, "_attributes", None)
     if attributes is None:
         attributes = owner.attributes
-    if not attributes:
-        return {}
     inner = getattr(attributes, "_dict", None)
-    return inner if type(inner) is dict else dict(attributes)
+    if type(inner) is dict:  # checked first: BoundedAttributes.__len__ is a Python call
+        return inner
+    return dict(attributes) if attributes else {}
 
 
 def encode_span_start(
@@ -187,11 +216,14 @@ def encode_span_start(
     kind: str,
     start_time_unix_nano: int,
     attributes: Mapping[str, Any] | None,
-    resource: dict[str, Any] | None = None,
-    scope: dict[str, Any] | None = None,
+    resource: Any = None,
+    scope: Any = None,
     trace_state: str | None = None,
 ) -> Fields:
-    """Encode a ``span_start`` event from a snapshot taken in ``on_start``."""
+    """Encode a ``span_start`` event from a snapshot taken in ``on_start``.
+
+    ``resource`` and ``scope``: dicts or ``json_fragment``s (see ``encode_span_end``).
+    """
     body = {
         "name": name,
         "kind": kind,
@@ -212,25 +244,31 @@ def encode_span_end(
     span: ReadableSpan,
     *,
     project_id: str,
-    resource: dict[str, Any] | None = None,
-    scope: dict[str, Any] | None = None,
+    resource: Any = None,
+    scope: Any = None,
 ) -> Fields:
     """Encode a finished OTel span as a ``span_end`` event.
 
-    ``resource`` and ``scope`` may be passed pre-encoded (the exporter caches them per object).
+    ``resource`` and ``scope`` may be passed pre-encoded, as dicts or as ``json_fragment``s
+    (the exporter caches them per object).
     """
-    ctx = span.context
-    parent = span.parent
-    status = span.status
-    events = span.events
-    links = span.links
+    try:
+        # The SDK's ReadableSpan keeps its state in these slots; its properties copy the
+        # events and links into tuples and wrap attributes on every call (this runs per event).
+        ctx, parent, status = span._context, span._parent, span._status
+        events, links = span._events, span._links
+        name, kind, start, end = span._name, span._kind, span._start_time, span._end_time
+    except AttributeError:  # a ReadableSpan look-alike: the public API
+        ctx, parent, status = span.context, span.parent, span.status
+        events, links = span.events, span.links
+        name, kind, start, end = span.name, span.kind, span.start_time, span.end_time
     body: dict[str, Any] = {
-        "name": span.name,
-        "kind": _enum_name(span.kind),
-        "start_time_unix_nano": span.start_time,
-        "end_time_unix_nano": span.end_time,
+        "name": name,
+        "kind": enum_name(kind),
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
         "attributes": _attributes_of(span),
-        "status": {"code": _enum_name(status.status_code), "message": status.description},
+        "status": _status_of(status),
         "events": [
             {
                 "name": ev.name,
@@ -316,8 +354,85 @@ def _decode_legacy(fields: Mapping[str, Any]) -> InitRequest:
     return InitRequest(request_id=request_id, project_id=project_id, body={})
 
 
+_HEX32_B = re.compile(rb"^[0-9a-f]{32}$")
+_HEX16_B = re.compile(rb"^[0-9a-f]{16}$")
+_ZERO_TRACE_B = _ZERO_TRACE.encode()
+_ZERO_SPAN_B = _ZERO_SPAN.encode()
+_SPAN_TYPES_B = {b"span_start": SPAN_START, b"span_end": SPAN_END}
+
+
+def _decode_span_fast(fields: Mapping[Any, Any]) -> SpanEvent | None:
+    """The common case (bytes keys and values of a well-formed v1 span event) without the
+    key normalisation and per-field helpers: ~2x faster. None when anything is unusual; the
+    general path then decides (same result, same error messages)."""
+    try:
+        if fields[b"v"] != b"1":
+            return None
+        event_type = _SPAN_TYPES_B.get(fields[b"type"])
+        trace_id = fields[b"trace_id"]
+        span_id = fields[b"span_id"]
+        parent = fields.get(b"parent_span_id", b"")
+        project_id = fields.get(b"project_id", b"").decode()
+        body = orjson.loads(fields[b"body"])
+    except (KeyError, TypeError, AttributeError, UnicodeDecodeError, orjson.JSONDecodeError):
+        return None
+    if (
+        event_type is None
+        or type(body) is not dict
+        or type(trace_id) is not bytes
+        or type(span_id) is not bytes
+        or type(parent) is not bytes
+        or not _HEX32_B.match(trace_id)
+        or trace_id == _ZERO_TRACE_B
+        or not _HEX16_B.match(span_id)
+        or span_id == _ZERO_SPAN_B
+        or (parent and not _HEX16_B.match(parent))
+    ):
+        return None
+    name = body.get("name")
+    start = body.get("start_time_unix_nano")
+    end = body.get("end_time_unix_nano")
+    attributes = body.get("attributes") or {}
+    status = body.get("status") or {}
+    events = body.get("events") or []
+    links = body.get("links") or []
+    if (
+        type(name) is not str
+        or type(start) is not int
+        or not (type(end) is int or (end is None and event_type == SPAN_START))
+        or type(attributes) is not dict
+        or type(status) is not dict
+        or type(events) is not list
+        or type(links) is not list
+    ):
+        return None
+    return SpanEvent(
+        event_type,
+        project_id,
+        trace_id.decode(),
+        span_id.decode(),
+        parent.decode() or None,
+        name,
+        str(body.get("kind") or "INTERNAL"),
+        start,
+        end,
+        attributes,
+        str(status.get("code") or "UNSET"),
+        status.get("message"),
+        events,
+        links,
+        body.get("resource") or {},
+        body.get("scope") or {},
+        body.get("trace_state"),
+    )
+
+
 def decode_entry(fields: Mapping[Any, Any]) -> SpanEvent | InitRequest:
     """Decode one stream entry (bytes or str keys). Raises ``WireFormatError`` if malformed."""
+    if type(fields) is dict and b"body" in fields:
+        event = _decode_span_fast(fields)
+        if event is not None:
+            return event
     try:
         fields = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
     except (AttributeError, UnicodeDecodeError) as exc:
