@@ -36,7 +36,7 @@ from swisper_studio.collector import health
 from swisper_studio.collector.mapping import DEFAULT_PROJECT_ID, MappedBatch
 from swisper_studio.collector.migrate import migrate
 from swisper_studio.collector.settings import Settings
-from swisper_studio.collector.store import Store, StoreUnavailable
+from swisper_studio.collector.store import CopyRows, Store, StoreUnavailable, render
 from swisper_studio.exporter import wire
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class _Prepared:
     pings: list[wire.InitRequest] = field(default_factory=list)
     poison: dict[bytes, str] = field(default_factory=dict)
     fields_of: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)
+    rows: CopyRows | None = None
+    """The batch rendered for COPY (None: render at write time)."""
 
 
 class _Backoff:
@@ -397,6 +399,11 @@ class Consumer:
                 prepared.poison[entry_id] = f"mapping failed: {type(exc).__name__}: {exc}"
                 continue
             prepared.spans.append((entry_id, event))
+        if batch.observations:
+            try:
+                prepared.rows = render(batch)
+            except Exception:  # the writer renders it again and reports the error there
+                logger.exception("rendering a batch for COPY failed")
         return prepared
 
     @staticmethod
@@ -463,7 +470,7 @@ class Consumer:
         if not prepared.spans:
             return {}
         try:
-            self._store.write(prepared.batch)
+            self._store.write(prepared.rows or prepared.batch)
             return {}
         except StoreUnavailable:
             raise

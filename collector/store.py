@@ -15,12 +15,13 @@ under a savepoint, so one poison record is isolated while the others commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import psycopg
-from swisper_studio.collector.mapping import MappedBatch
+from swisper_studio.collector.mapping import MappedBatch, Row
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -95,9 +96,13 @@ CREATE TEMP TABLE IF NOT EXISTS trace_in (
 ) ON COMMIT DELETE ROWS;
 """
 
-_ENSURE_PROJECTS = """
+# The batch's projects, read from the staged rows (no parameters: one prepared statement).
+ENSURE_PROJECTS = """
 INSERT INTO projects (id, name, auto_created)
-SELECT p, p, true FROM unnest(%s::text[]) AS p
+SELECT p, p, true FROM (
+    SELECT project_id AS p FROM obs_in UNION SELECT project_id FROM trace_in
+) AS batch_projects
+ORDER BY p
 ON CONFLICT (id) DO NOTHING
 """
 
@@ -255,18 +260,47 @@ def json_text(value: Any) -> str | None:
     return raw.decode()
 
 
-def _copy_rows(
-    cur: psycopg.Cursor, table: str, columns: Sequence[str], json_cols: frozenset, rows
-) -> None:
-    flags = [column in json_cols for column in columns]
+def _render(columns: Sequence[str], json_cols: frozenset, rows: Iterable[Row]) -> list[list]:
+    flags = [(column, column in json_cols) for column in columns]
+    return [
+        [json_text(row[column]) if is_json else row[column] for column, is_json in flags]
+        for row in rows
+    ]
+
+
+@dataclass(slots=True)
+class CopyRows:
+    """A batch rendered for COPY: values in column order, JSON as text, rows in key order.
+
+    Rendering is pure CPU, so the consumer does it while the previous batch is being written
+    and the writer thread only streams rows and runs the merge.
+    """
+
+    observations: list[list[Any]]
+    traces: list[list[Any]]
+
+    def __len__(self) -> int:
+        return len(self.observations)
+
+
+def render(batch: MappedBatch) -> CopyRows:
+    """Render a folded batch for :meth:`Store.write` (rows in key order, so concurrent
+    collectors lock rows in the same order)."""
+    return CopyRows(
+        _render(
+            _OBS_COLUMNS,
+            _OBS_JSON,
+            (batch.observations[key] for key in sorted(batch.observations)),
+        ),
+        _render(_TRACE_COLUMNS, _TRACE_JSON, (batch.traces[key] for key in sorted(batch.traces))),
+    )
+
+
+def _copy_rows(cur: psycopg.Cursor, table: str, columns: Sequence[str], rows: list[list]) -> None:
     with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        write_row = copy.write_row
         for row in rows:
-            copy.write_row(
-                [
-                    json_text(row[column]) if is_json else row[column]
-                    for column, is_json in zip(columns, flags, strict=True)
-                ]
-            )
+            write_row(row)
 
 
 class Store:
@@ -301,31 +335,29 @@ class Store:
         assert self._conn is not None
         return self._conn
 
-    def _merge(self, conn: psycopg.Connection, batch: MappedBatch, *, cleanup: bool) -> None:
+    def _merge(self, conn: psycopg.Connection, rows: CopyRows, *, cleanup: bool) -> None:
         with conn.cursor() as cur:
-            cur.execute(_ENSURE_PROJECTS, (sorted(batch.project_ids),))
-            # rows in key order, so concurrent collectors lock rows in the same order
-            observations = [batch.observations[key] for key in sorted(batch.observations)]
-            traces = [batch.traces[key] for key in sorted(batch.traces)]
-            _copy_rows(cur, "obs_in", _OBS_COLUMNS, _OBS_JSON, observations)
-            _copy_rows(cur, "trace_in", _TRACE_COLUMNS, _TRACE_JSON, traces)
+            _copy_rows(cur, "obs_in", _OBS_COLUMNS, rows.observations)
+            _copy_rows(cur, "trace_in", _TRACE_COLUMNS, rows.traces)
+            cur.execute(ENSURE_PROJECTS)
             cur.execute(MERGE_OBSERVATIONS)
             cur.execute(MERGE_TRACES)
             if cleanup:
                 cur.execute("DELETE FROM obs_in; DELETE FROM trace_in")
 
-    def write(self, batch: MappedBatch) -> None:
-        """Write a folded batch in one transaction.
+    def write(self, batch: MappedBatch | CopyRows) -> None:
+        """Write a folded (or already rendered) batch in one transaction.
 
         Raises :class:`StoreUnavailable` for transient failures and ``psycopg.Error`` for data
         errors (the transaction is rolled back either way).
         """
-        if not batch.observations:
+        rows = batch if isinstance(batch, CopyRows) else render(batch)
+        if not rows.observations:
             return
         conn = self._connection()
         try:
             with conn.transaction():
-                self._merge(conn, batch, cleanup=False)
+                self._merge(conn, rows, cleanup=False)
         except psycopg.Error as exc:
             if is_transient(exc):
                 self.close()
@@ -347,7 +379,7 @@ class Store:
                         continue
                     try:
                         with conn.transaction():
-                            self._merge(conn, batch, cleanup=True)
+                            self._merge(conn, render(batch), cleanup=True)
                     except psycopg.Error as exc:
                         if is_transient(exc):
                             raise
