@@ -17,6 +17,11 @@ It starts its own throwaway redis-server on a free loopback port and prints tabl
    threads' work for those spans (measured through a final flush).
 3. Publisher throughput: events queued up front, then timed until force_flush returns; CPU per
    event from the process CPU during the flush (the waiting caller burns none).
+4. Stalls of a CPU-bound caller: units of work (a root span and 5 child spans around ~80 us of
+   pure-Python work each, like a 5-node graph invoke) back to back; percentiles and maximum of
+   each unit's wall time. The publisher competes for the GIL; it writes in chunks of
+   ``_publisher._CHUNK`` events and yields between them. ``processor, unchunked`` sets the chunk
+   to a whole batch (the behaviour before chunking) for comparison in the same run.
 
 Figures are for this machine only; compare ratios, not absolute numbers.
 """
@@ -45,7 +50,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from servers import RedisServer, free_port
-from swisper_studio.exporter import RedisStreamSpanProcessor
+from swisper_studio.exporter import RedisStreamSpanProcessor, _publisher
 from swisper_studio.exporter._encoder import SpanEventEncoder, snapshot_start
 
 STREAM = "bench:events"
@@ -250,6 +255,68 @@ def bench_publisher(url: str, events: int, repeats: int, batch_sizes: list[int])
     client.close()
 
 
+def _spin(iterations: int = 2000) -> int:
+    """About 80 us of pure-Python work: holds the GIL like a CPU-bound node."""
+    total = 0
+    for i in range(iterations):
+        total += i
+    return total
+
+
+def _stall_round(tracer, units: int) -> list[float]:
+    """Units of work back to back (root + 5 children around CPU work): µs per unit."""
+    gc.collect()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(units):
+        t0 = clock()
+        with tracer.start_as_current_span("graph", attributes=ATTRIBUTES):
+            for _ in range(5):
+                with tracer.start_as_current_span("node", attributes=ATTRIBUTES):
+                    _spin()
+        samples.append((clock() - t0) / 1000)
+    return samples
+
+
+def bench_stalls(url: str, units: int, repeats: int) -> None:
+    chunked = RedisStreamSpanProcessor(redis_url=url, stream_name=STREAM + ":stall")
+    whole = RedisStreamSpanProcessor(redis_url=url, stream_name=STREAM + ":stall")
+    bsp = BatchSpanProcessor(NoOpExporter())
+    variants = {
+        FLOOR: (_provider(bsp).get_tracer("bench"), bsp, _publisher._CHUNK),
+        "processor, chunked": (_provider(chunked).get_tracer("bench"), chunked, _publisher._CHUNK),
+        "processor, unchunked": (_provider(whole).get_tracer("bench"), whole, 1 << 30),
+    }
+    default_chunk = _publisher._CHUNK
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for tracer, processor, chunk in variants.values():  # warm-up
+            _publisher._CHUNK = chunk
+            _stall_round(tracer, units // 4)
+            processor.force_flush(30_000)
+        for order in _rotations(list(variants), repeats):
+            for name in order:
+                tracer, processor, chunk = variants[name]
+                _publisher._CHUNK = chunk  # read once per batch by the publisher thread
+                samples[name].extend(_stall_round(tracer, units))
+                processor.force_flush(30_000)
+    finally:
+        _publisher._CHUNK = default_chunk
+    print(
+        f"\n4. CPU-bound caller: {units} units (1 + 5 spans, ~0.5 ms of work) x {repeats} rounds "
+        f"per variant; wall per unit; publisher chunk {default_chunk} events"
+    )
+    print(f"{'variant':<24}{'p50 us':>8}{'p99 us':>8}{'p99.9 us':>10}{'max us':>8}{'> 2 ms':>8}")
+    for name, values in samples.items():
+        q = statistics.quantiles(values, n=1000)
+        print(
+            f"{name:<24}{statistics.median(values):>8.0f}{q[989]:>8.0f}{q[998]:>10.0f}"
+            f"{max(values):>8.0f}{sum(v > 2000 for v in values):>8}"
+        )
+    for processor in (chunked, whole, bsp):
+        processor.shutdown()
+
+
 def _rss_mib() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -283,14 +350,17 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         spans, paced, repeats, events, pub_repeats, mem_events = 500, 100, 3, 20_000, 1, 40_000
+        stall_units = 400
     else:
         spans, paced, repeats, events, pub_repeats, mem_events = 3000, 600, 9, 200_000, 3, 240_000
+        stall_units = 1500
     server = RedisServer().start()
     try:
         print(f"Python {sys.version.split()[0]}, redis-server on {server.url}")
         bench_memory(mem_events)  # first, so the RSS baseline is not the other sections' garbage
         bench_caller(server.url, spans, paced, repeats)
         bench_publisher(server.url, events, pub_repeats, [128, 512, 2048])
+        bench_stalls(server.url, stall_units, repeats)
     finally:
         server.close()
 

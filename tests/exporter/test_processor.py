@@ -299,3 +299,38 @@ def test_events_queued_at_interpreter_exit_are_flushed(redis_url, stream_name, t
     )
     assert done.returncode == 0, done.stderr
     assert stream_length(redis_url, stream_name) == 50
+
+
+def test_a_big_batch_is_written_in_chunks_in_order_and_lets_other_threads_run(
+    make_processor, tracer_for, redis_url, stream_name, monkeypatch
+):
+    from swisper_studio.exporter import _publisher
+
+    yields: list[str] = []
+    real_yield = _publisher._yield_gil
+
+    def record_yield() -> None:
+        yields.append(threading.current_thread().name)
+        real_yield()
+
+    monkeypatch.setattr(_publisher, "_yield_gil", record_yield)
+    # One batch of 400 events (a long delay, a large batch): several chunks, one flush.
+    processor = make_processor(schedule_delay_millis=60_000, max_batch_size=4096)
+    tracer = tracer_for(processor)
+    for i in range(100):
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+    processor.on_end(_Unencodable())  # lost in a later chunk: event 201 of the batch
+    for i in range(100, 200):
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+    assert processor.force_flush(5000) is False  # one event queued before the flush was lost
+    stats = processor.stats()
+    assert stats["published"] == 400
+    assert stats["dropped"]["encode_error"] == 1
+    events = read_events(redis_url, stream_name)
+    ends = [e.name for e in events if e.is_end]
+    assert ends == [f"s{i}" for i in range(200)]
+    chunks = -(-401 // _publisher._CHUNK)
+    assert yields == [PUBLISHER_THREAD] * (chunks - 1)
+    assert processor.force_flush(5000) is True
