@@ -36,7 +36,7 @@ from swisper_studio.collector import health
 from swisper_studio.collector.mapping import DEFAULT_PROJECT_ID, MappedBatch
 from swisper_studio.collector.migrate import migrate
 from swisper_studio.collector.settings import Settings
-from swisper_studio.collector.store import CopyRows, Store, StoreUnavailable, render
+from swisper_studio.collector.store import RenderedBatch, Store, StoreUnavailable, render
 from swisper_studio.exporter import wire
 
 logger = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ class _Prepared:
     pings: list[wire.InitRequest] = field(default_factory=list)
     poison: dict[bytes, str] = field(default_factory=dict)
     fields_of: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)
-    rows: CopyRows | None = None
-    """The batch rendered for COPY (None: render at write time)."""
+    rows: RenderedBatch | None = None
+    """The batch rendered for the store (None: rendered at write time)."""
 
 
 class _Backoff:
@@ -403,7 +403,7 @@ class Consumer:
             try:
                 prepared.rows = render(batch)
             except Exception:  # the writer renders it again and reports the error there
-                logger.exception("rendering a batch for COPY failed")
+                logger.exception("rendering a batch failed")
         return prepared
 
     @staticmethod

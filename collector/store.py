@@ -1,10 +1,14 @@
 """PostgreSQL writer: one transaction per batch, set-based idempotent upserts.
 
-A batch is COPYed into two temporary tables and merged with ``INSERT ... SELECT ... ON CONFLICT
-DO UPDATE``; the ``ON CONFLICT`` clauses apply the folding rules of ``mapping.py`` so a row
-meeting the stored one gives the same result in any order and any number of times. Rows are
-copied in key order and merged in that order, so two collectors writing overlapping traces
-lock rows in the same order (a deadlock, should one still happen, is retried like an outage).
+A batch is rendered as two JSON arrays of rows (one ``orjson.dumps`` each, done by the consumer
+while the previous batch is being written) and merged with ``INSERT ... SELECT ... FROM
+jsonb_populate_recordset(...) ON CONFLICT DO UPDATE``, the statements sent in one pipeline (one
+round trip per batch: the writer thread hardly needs the GIL). The ``ON CONFLICT`` clauses apply
+the folding rules of ``mapping.py`` so a row meeting the stored one gives the same result in any
+order and any number of times. Rows are rendered in key order and merged in that order, so two
+collectors writing overlapping traces lock rows in the same order (a deadlock, should one still
+happen, is retried like an outage). The temporary tables ``obs_in`` / ``trace_in`` only give
+the row types (``jsonb_populate_recordset(NULL::obs_in, ...)``); they stay empty.
 
 Errors come in two kinds: :class:`StoreUnavailable` (connection lost, server shutting down,
 serialisation failure: retry the whole batch later, nothing is lost) and data errors (a row
@@ -15,7 +19,7 @@ under a savepoint, so one poison record is isolated while the others commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,54 +34,7 @@ logger.addHandler(logging.NullHandler())
 # (serialisation failure, deadlock), insufficient resources, operator intervention, system error.
 _TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 
-_OBS_COLUMNS = (
-    "id",
-    "trace_id",
-    "project_id",
-    "parent_observation_id",
-    "type",
-    "name",
-    "kind",
-    "start_time_ns",
-    "end_time_ns",
-    "completion_start_time_ns",
-    "level",
-    "status_code",
-    "status_message",
-    "input",
-    "output",
-    "metadata",
-    "model",
-    "model_parameters",
-    "usage",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "langgraph_node",
-    "langgraph_step",
-    "events",
-    "has_start",
-    "has_end",
-)
 _OBS_JSON = frozenset({"input", "output", "metadata", "model_parameters", "usage", "events"})
-_TRACE_COLUMNS = (
-    "id",
-    "project_id",
-    "name",
-    "user_id",
-    "session_id",
-    "start_time_ns",
-    "end_time_ns",
-    "input",
-    "output",
-    "metadata",
-    "tags",
-    "level",
-    "status",
-    "status_message",
-    "root_observation_id",
-    "service_name",
-)
 _TRACE_JSON = frozenset({"input", "output", "metadata"})
 
 _CREATE_TEMP = """
@@ -96,12 +53,9 @@ CREATE TEMP TABLE IF NOT EXISTS trace_in (
 ) ON COMMIT DELETE ROWS;
 """
 
-# The batch's projects, read from the staged rows (no parameters: one prepared statement).
 ENSURE_PROJECTS = """
 INSERT INTO projects (id, name, auto_created)
-SELECT p, p, true FROM (
-    SELECT project_id AS p FROM obs_in UNION SELECT project_id FROM trace_in
-) AS batch_projects
+SELECT p, p, true FROM unnest(%s::text[]) AS p
 ORDER BY p
 ON CONFLICT (id) DO NOTHING
 """
@@ -161,7 +115,7 @@ SELECT id, trace_id, project_id, parent_observation_id, type, name, kind,
     level, status_code, status_message, input, output, metadata, model, model_parameters, usage,
     input_tokens, output_tokens, total_tokens, langgraph_node, langgraph_step,
     COALESCE(events, '[]'::jsonb), has_start, has_end
-FROM obs_in
+FROM jsonb_populate_recordset(NULL::obs_in, %s::jsonb)
 ON CONFLICT (trace_id, id) DO UPDATE SET
     {", ".join(_obs_prefer(c) for c in _OBS_PREFERRED)},
     metadata = CASE WHEN {_OBS_NEW_WINS} THEN o.metadata || EXCLUDED.metadata
@@ -214,7 +168,7 @@ INSERT INTO traces AS t (
 SELECT id, project_id, name, user_id, session_id, {_ts("start_time_ns")}, {_ts("end_time_ns")},
     input, output, COALESCE(metadata, '{{}}'::jsonb), COALESCE(tags, '{{}}'::text[]), level,
     status, status_message, root_observation_id, service_name
-FROM trace_in
+FROM jsonb_populate_recordset(NULL::trace_in, %s::jsonb)
 ON CONFLICT (id) DO UPDATE SET
     {", ".join(_trace_prefer(c) for c in _TRACE_ROOT_FIELDS)},
     start_time = LEAST(t.start_time, EXCLUDED.start_time),
@@ -260,47 +214,43 @@ def json_text(value: Any) -> str | None:
     return raw.decode()
 
 
-def _render(columns: Sequence[str], json_cols: frozenset, rows: Iterable[Row]) -> list[list]:
-    flags = [(column, column in json_cols) for column in columns]
-    return [
-        [json_text(row[column]) if is_json else row[column] for column, is_json in flags]
-        for row in rows
-    ]
+def _rows_json(rows: list[Row], json_cols: frozenset) -> str:
+    """The rows as one JSON array (``jsonb_populate_recordset`` input). NUL characters are
+    dropped from the JSON columns (jsonb refuses them); a NUL in a text column stays, so the
+    database refuses that record as before."""
+    raw = orjson.dumps(rows, option=orjson.OPT_NON_STR_KEYS)
+    if b"\\u0000" in raw:
+        rows = [{k: _no_nul(v) if k in json_cols else v for k, v in row.items()} for row in rows]
+        raw = orjson.dumps(rows, option=orjson.OPT_NON_STR_KEYS)
+    return raw.decode()
 
 
 @dataclass(slots=True)
-class CopyRows:
-    """A batch rendered for COPY: values in column order, JSON as text, rows in key order.
+class RenderedBatch:
+    """A batch rendered for :meth:`Store.write`: rows as JSON arrays, in key order.
 
     Rendering is pure CPU, so the consumer does it while the previous batch is being written
-    and the writer thread only streams rows and runs the merge.
+    and the writer thread only sends three statements and waits.
     """
 
-    observations: list[list[Any]]
-    traces: list[list[Any]]
+    observations: str
+    traces: str
+    project_ids: list[str]
+    count: int
 
     def __len__(self) -> int:
-        return len(self.observations)
+        return self.count
 
 
-def render(batch: MappedBatch) -> CopyRows:
-    """Render a folded batch for :meth:`Store.write` (rows in key order, so concurrent
-    collectors lock rows in the same order)."""
-    return CopyRows(
-        _render(
-            _OBS_COLUMNS,
-            _OBS_JSON,
-            (batch.observations[key] for key in sorted(batch.observations)),
-        ),
-        _render(_TRACE_COLUMNS, _TRACE_JSON, (batch.traces[key] for key in sorted(batch.traces))),
+def render(batch: MappedBatch) -> RenderedBatch:
+    """Render a folded batch (rows in key order, so concurrent collectors lock rows in the
+    same order)."""
+    return RenderedBatch(
+        _rows_json([batch.observations[k] for k in sorted(batch.observations)], _OBS_JSON),
+        _rows_json([batch.traces[k] for k in sorted(batch.traces)], _TRACE_JSON),
+        sorted(batch.project_ids),
+        len(batch.observations),
     )
-
-
-def _copy_rows(cur: psycopg.Cursor, table: str, columns: Sequence[str], rows: list[list]) -> None:
-    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        write_row = copy.write_row
-        for row in rows:
-            write_row(row)
 
 
 class Store:
@@ -335,29 +285,26 @@ class Store:
         assert self._conn is not None
         return self._conn
 
-    def _merge(self, conn: psycopg.Connection, rows: CopyRows, *, cleanup: bool) -> None:
+    @staticmethod
+    def _merge(conn: psycopg.Connection, rows: RenderedBatch) -> None:
         with conn.cursor() as cur:
-            _copy_rows(cur, "obs_in", _OBS_COLUMNS, rows.observations)
-            _copy_rows(cur, "trace_in", _TRACE_COLUMNS, rows.traces)
-            cur.execute(ENSURE_PROJECTS)
-            cur.execute(MERGE_OBSERVATIONS)
-            cur.execute(MERGE_TRACES)
-            if cleanup:
-                cur.execute("DELETE FROM obs_in; DELETE FROM trace_in")
+            cur.execute(ENSURE_PROJECTS, (rows.project_ids,))
+            cur.execute(MERGE_OBSERVATIONS, (rows.observations,))
+            cur.execute(MERGE_TRACES, (rows.traces,))
 
-    def write(self, batch: MappedBatch | CopyRows) -> None:
-        """Write a folded (or already rendered) batch in one transaction.
+    def write(self, batch: MappedBatch | RenderedBatch) -> None:
+        """Write a folded (or already rendered) batch in one transaction, one round trip.
 
         Raises :class:`StoreUnavailable` for transient failures and ``psycopg.Error`` for data
         errors (the transaction is rolled back either way).
         """
-        rows = batch if isinstance(batch, CopyRows) else render(batch)
-        if not rows.observations:
+        rows = batch if isinstance(batch, RenderedBatch) else render(batch)
+        if not rows.count:
             return
         conn = self._connection()
         try:
-            with conn.transaction():
-                self._merge(conn, rows, cleanup=False)
+            with conn.pipeline(), conn.transaction():
+                self._merge(conn, rows)
         except psycopg.Error as exc:
             if is_transient(exc):
                 self.close()
@@ -379,7 +326,7 @@ class Store:
                         continue
                     try:
                         with conn.transaction():
-                            self._merge(conn, render(batch), cleanup=True)
+                            self._merge(conn, render(batch))
                     except psycopg.Error as exc:
                         if is_transient(exc):
                             raise

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from swisper_studio.collector.mapping import map_events
 from swisper_studio.collector.migrate import migrate
-from swisper_studio.collector.store import Store
+from swisper_studio.collector.store import Store, StoreUnavailable
 from swisper_studio.exporter import wire
 
 
@@ -142,4 +142,15 @@ def test_poison_record_is_isolated_while_the_others_commit(store, database_url):
     failed = store.write_each(records)
     assert list(failed) == [len(good)]
     assert "CheckViolation" in failed[len(good)]
+    assert count(database_url, "SELECT count(*) FROM observations") == len(good) // 2
+
+
+def test_nul_in_a_text_column_is_refused_as_data_not_as_an_outage(store, database_url):
+    good = _events()
+    bad = wire.SpanEvent(**{**_asdict(good[0]), "name": "a\x00b", "span_id": "d" * 16})
+    with pytest.raises(psycopg.Error) as refused:
+        store.write(map_events([*good, bad]))
+    assert not isinstance(refused.value, StoreUnavailable)
+    failed = store.write_each([(i, map_events([e])) for i, e in enumerate([*good, bad])])
+    assert list(failed) == [len(good)]
     assert count(database_url, "SELECT count(*) FROM observations") == len(good) // 2
