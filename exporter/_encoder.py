@@ -19,34 +19,54 @@ if TYPE_CHECKING:
 _CACHE_LIMIT = 256
 _UNSET = object()
 
-# (trace_id, span_id, parent_span_id, name, kind, start_time, attributes, resource, scope,
-#  trace_state) — a plain tuple: the cheapest thing to build on the caller's thread.
+# (context, parent context, name, kind, start_time, attributes, resource, scope) — a plain
+# tuple: the cheapest thing to build on the caller's thread. The contexts are immutable; their
+# ids and trace state are read on the publisher's thread.
 StartSnapshot = tuple
 
 
-def snapshot_start(span: Any) -> StartSnapshot:
-    """What ``span_start`` needs, copied now (attributes may change before the publisher runs)."""
-    ctx = span.context
-    parent = span.parent
+def snapshot_start(span: Any) -> StartSnapshot | None:
+    """What ``span_start`` needs, copied now (attributes may change before the publisher runs).
+
+    None for a span that is not sampled. Runs in ``on_start`` on the application's thread, so
+    it reads the SDK span's slots (its properties are Python calls) with the public API as the
+    fallback.
+    """
+    try:
+        ctx = span._context
+        if not ctx.trace_flags.sampled:
+            return None
+        return (
+            ctx,
+            span._parent,
+            span._name,
+            span._kind,
+            span._start_time,
+            _copy_attributes(span._attributes),
+            span._resource,
+            span._instrumentation_scope,
+        )
+    except AttributeError:
+        ctx = span.context
+        if not ctx.trace_flags.sampled:
+            return None
+        return (
+            ctx,
+            span.parent,
+            span.name,
+            span.kind,
+            span.start_time,
+            _copy_attributes(span.attributes),
+            span.resource,
+            span.instrumentation_scope,
+        )
+
+
+def _copy_attributes(attributes: Any) -> dict[str, Any]:
     # The SDK's BoundedAttributes wraps a plain dict: copying that is one C call, where
     # dict(span.attributes) walks the Mapping protocol in Python (measured 3x slower).
-    attributes = getattr(span, "_attributes", None)
-    if attributes is None:
-        attributes = span.attributes
     inner = getattr(attributes, "_dict", None)
-    attributes = inner.copy() if type(inner) is dict else dict(attributes or ())
-    return (
-        ctx.trace_id,
-        ctx.span_id,
-        parent.span_id if parent is not None else None,
-        span.name,
-        span.kind,
-        span.start_time,
-        attributes,
-        span.resource,
-        span.instrumentation_scope,
-        ctx.trace_state,
-    )
+    return inner.copy() if type(inner) is dict else dict(attributes or ())
 
 
 class SpanEventEncoder:
@@ -92,12 +112,13 @@ class SpanEventEncoder:
         return self.encode_end(item)
 
     def encode_start(self, snap: StartSnapshot) -> wire.Fields:
-        trace_id, span_id, parent_id, name, kind, start, attrs, resource, scope, state = snap
+        ctx, parent, name, kind, start, attrs, resource, scope = snap
+        state = ctx.trace_state
         return wire.encode_span_start(
             project_id=self.project_id,
-            trace_id=trace_id,
-            span_id=span_id,
-            parent_span_id=parent_id,
+            trace_id=ctx.trace_id,
+            span_id=ctx.span_id,
+            parent_span_id=parent.span_id if parent is not None else None,
             name=name,
             kind=wire.enum_name(kind),
             start_time_unix_nano=start,

@@ -83,8 +83,9 @@ class RedisStreamSpanProcessor(SpanProcessor):
         if publisher is None:
             return
         try:
-            if span.context.trace_flags.sampled:
-                publisher.enqueue(snapshot_start(span))
+            snapshot = snapshot_start(span)  # None when not sampled
+            if snapshot is not None:
+                publisher.enqueue(snapshot)
         except Exception:
             self._log_hook_error("on_start")
 

@@ -54,12 +54,13 @@ def _captured() -> list:
 def _reference(item, project_id: str) -> wire.Fields:
     """The same event through the public wire encoders, with plain dicts."""
     if type(item) is tuple:
-        trace_id, span_id, parent_id, name, kind, start, attrs, resource, scope, state = item
+        ctx, parent, name, kind, start, attrs, resource, scope = item
+        state = ctx.trace_state
         return wire.encode_span_start(
             project_id=project_id,
-            trace_id=trace_id,
-            span_id=span_id,
-            parent_span_id=parent_id,
+            trace_id=ctx.trace_id,
+            span_id=ctx.span_id,
+            parent_span_id=parent.span_id if parent else None,
             name=name,
             kind=kind.name,
             start_time_unix_nano=start,
