@@ -18,6 +18,7 @@ harmless (the store's upserts are idempotent), so every failure path prefers red
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -48,6 +49,19 @@ INIT_ACK_TTL_S = 30
 DEAD_LETTER_MAXLEN = 100_000
 BACKOFF_INITIAL_S = 0.1
 BACKOFF_MAX_S = 10.0
+GC_GEN0_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Raise the young-generation threshold of the cyclic garbage collector (never lower it).
+
+    Decoding a batch allocates ~100,000 short-lived containers (parsed JSON) that reference
+    counting frees anyway; at the default threshold of 700 the cyclic collector scanned them
+    ~150 times per batch: ~15% of the collector's CPU (bench/bench_collector.py).
+    """
+    gen0, gen1, gen2 = gc.get_threshold()
+    if 0 < gen0 < GC_GEN0_THRESHOLD:
+        gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 @dataclass
@@ -212,6 +226,7 @@ class Consumer:
 
     def setup(self) -> None:
         """Ensure the group, apply migrations, connect the store, recover own pending."""
+        tune_gc()
         self.ensure_group()
         if not self._migrated:
             try:

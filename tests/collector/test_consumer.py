@@ -345,3 +345,20 @@ def test_redis_restart_reconnects_and_recreates_the_group(database_url, stream_n
     wait_for(lambda: _complete(database_url, 2 * SPANS_PER_TRACE), what="second trace")
     runner.stop()
     client.close()
+
+
+def test_tune_gc_only_raises_the_young_generation_threshold():
+    import gc
+
+    from swisper_studio.collector.consumer import GC_GEN0_THRESHOLD, tune_gc
+
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 11, 12)
+        tune_gc()
+        assert gc.get_threshold() == (GC_GEN0_THRESHOLD, 11, 12)
+        gc.set_threshold(GC_GEN0_THRESHOLD * 2, 11, 12)
+        tune_gc()
+        assert gc.get_threshold() == (GC_GEN0_THRESHOLD * 2, 11, 12)
+    finally:
+        gc.set_threshold(*saved)
