@@ -347,18 +347,28 @@ def test_redis_restart_reconnects_and_recreates_the_group(database_url, stream_n
     client.close()
 
 
-def test_tune_gc_only_raises_the_young_generation_threshold():
+def test_tune_interpreter_only_raises_the_gc_threshold_and_lowers_the_switch_interval():
     import gc
+    import sys
 
-    from swisper_studio.collector.consumer import GC_GEN0_THRESHOLD, tune_gc
+    from swisper_studio.collector.consumer import (
+        GC_GEN0_THRESHOLD,
+        SWITCH_INTERVAL_S,
+        tune_interpreter,
+    )
 
-    saved = gc.get_threshold()
+    saved = gc.get_threshold(), sys.getswitchinterval()
     try:
         gc.set_threshold(700, 11, 12)
-        tune_gc()
+        sys.setswitchinterval(0.005)
+        tune_interpreter()
         assert gc.get_threshold() == (GC_GEN0_THRESHOLD, 11, 12)
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
         gc.set_threshold(GC_GEN0_THRESHOLD * 2, 11, 12)
-        tune_gc()
+        sys.setswitchinterval(SWITCH_INTERVAL_S / 2)
+        tune_interpreter()
         assert gc.get_threshold() == (GC_GEN0_THRESHOLD * 2, 11, 12)
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S / 2)
     finally:
-        gc.set_threshold(*saved)
+        gc.set_threshold(*saved[0])
+        sys.setswitchinterval(saved[1])
