@@ -303,7 +303,7 @@ def bench_stalls(url: str, units: int, repeats: int) -> None:
     finally:
         _publisher._CHUNK = default_chunk
     print(
-        f"\n4. CPU-bound caller: {units} units (1 + 5 spans, ~0.5 ms of work) x {repeats} rounds "
+        f"\n4. CPU-bound caller: {units} units (1 + 5 spans, ~0.3 ms of work) x {repeats} rounds "
         f"per variant; wall per unit; publisher chunk {default_chunk} events"
     )
     print(f"{'variant':<24}{'p50 us':>8}{'p99 us':>8}{'p99.9 us':>10}{'max us':>8}{'> 2 ms':>8}")
