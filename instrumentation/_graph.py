@@ -25,7 +25,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import NoOpTracer, ProxyTracer, Span, Status, StatusCode, Tracer
 
 from . import _attributes as attrs
@@ -38,6 +38,7 @@ _RUN_KEY = otel_context.create_key("swisper_studio.langgraph.run")
 _INTERNAL_CHANNEL_PREFIXES = ("branch:", "__")
 _MISSING: Any = object()
 _TAG_HIDDEN = "langsmith:hidden"  # LangGraph's mark for internal tasks such as __start__
+_SUPPRESS_KEY_PLAIN = "suppress_instrumentation"  # the legacy key is_instrumentation_enabled reads
 
 
 class _Run:
@@ -74,17 +75,35 @@ class GraphTracer:
 
     def __init__(self, tracer: Tracer, encoder: PayloadEncoder | None) -> None:
         self._tracer = tracer
+        self._resolved: Tracer | None = None
         self.encoder = encoder
 
     # -- helpers -------------------------------------------------------------------------------
 
     def active_tracer(self) -> Tracer | None:
         """The tracer to use now, or None when tracing is off (no-op provider, suppressed)."""
+        return self._tracer_in(otel_context.get_current())
+
+    def _tracer_in(self, ctx: otel_context.Context) -> Tracer | None:
+        """``active_tracer`` for an already-read context (one context lookup per span)."""
+        tracer = self._resolved
+        if tracer is None:
+            tracer = self._resolve()
+            if tracer is None:
+                return None
+        if ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_SUPPRESS_KEY_PLAIN):
+            return None
+        return tracer
+
+    def _resolve(self) -> Tracer | None:
+        """A ProxyTracer resolves once a global provider is set; a real tracer never changes
+        after that, so it is kept (a no-op answer is not: a provider may come later)."""
         tracer = self._tracer
         if isinstance(tracer, ProxyTracer):
-            tracer = tracer._tracer  # resolves to the real tracer once a provider is set
-        if isinstance(tracer, NoOpTracer) or not is_instrumentation_enabled():
+            tracer = tracer._tracer
+        if isinstance(tracer, (NoOpTracer, ProxyTracer)):
             return None
+        self._resolved = tracer
         return tracer
 
     def _set_payload(self, span: Span, which: str, value: Any) -> None:
@@ -116,7 +135,7 @@ class GraphTracer:
         parent = otel_context.get_current()
         if parent.get(_RUN_KEY) is not None:
             return None
-        tracer = self.active_tracer()
+        tracer = self._tracer_in(parent)
         if tracer is None:
             return None
         name = getattr(graph, "name", None) or "LangGraph"
@@ -172,12 +191,13 @@ class GraphTracer:
     # -- node spans ----------------------------------------------------------------------------
 
     def start_node(self, task: Any) -> tuple[Span, otel_context.Context, _Run] | None:
-        if _TAG_HIDDEN in (task.config.get("tags") or ()):
-            return None
-        tracer = self.active_tracer()
-        if tracer is None:
+        tags = task.config.get("tags")
+        if tags and _TAG_HIDDEN in tags:
             return None
         parent = otel_context.get_current()
+        tracer = self._tracer_in(parent)
+        if tracer is None:
+            return None
         run = parent.get(_RUN_KEY)
         attributes = attrs.task_attributes(task)
         encoder = self.encoder
@@ -186,7 +206,10 @@ class GraphTracer:
         )
         if early:
             text, truncated = encoder.encode(task.input)  # type: ignore[union-attr]
-            attributes.update(attrs.payload_attributes("input", text, truncated))
+            attributes[attrs.INPUT_VALUE] = text
+            attributes[attrs.INPUT_MIME_TYPE] = attrs.JSON_MIME
+            if truncated:
+                attributes[attrs.INPUT_TRUNCATED] = True
         span = tracer.start_span(task.name, context=parent, attributes=attributes)
         ctx = trace.set_span_in_context(span, parent)
         if run is None:
@@ -200,15 +223,26 @@ class GraphTracer:
         self, span: Span, run: _Run, task: Any, exc: BaseException | None, attempts: int
     ) -> None:
         try:
-            if exc is not None and is_interrupt(exc):
-                run.interrupted = True
-            if span.is_recording():
-                if attempts > 1:
-                    span.set_attribute(attrs.LANGGRAPH_ATTEMPTS, attempts)
-                if exc is not None:
+            if exc is not None:
+                if is_interrupt(exc):
+                    run.interrupted = True
+                if span.is_recording():
+                    if attempts > 1:
+                        span.set_attribute(attrs.LANGGRAPH_ATTEMPTS, attempts)
                     self._end_with_error(span, run, exc)
-                elif self.encoder is not None:
-                    self._set_payload(span, "output", _writes_as_output(task.writes))
+            elif span.is_recording():
+                out: dict[str, Any] = {}
+                if attempts > 1:
+                    out[attrs.LANGGRAPH_ATTEMPTS] = attempts
+                encoder = self.encoder
+                if encoder is not None:
+                    text, truncated = encoder.encode(_writes_as_output(task.writes))
+                    out[attrs.OUTPUT_VALUE] = text
+                    out[attrs.OUTPUT_MIME_TYPE] = attrs.JSON_MIME
+                    if truncated:
+                        out[attrs.OUTPUT_TRUNCATED] = True
+                if out:
+                    span.set_attributes(out)  # one locked attribute pass, not one per key
         except Exception:
             logger.debug("failed to finish node span", exc_info=True)
         finally:

@@ -143,18 +143,31 @@ class PayloadEncoder:
 
     def _fast(self, value: Any) -> str | None:
         """Flat dicts / short lists of short scalars (most LangGraph states and node updates)
-        go straight to orjson; anything else, or a secret-looking key, takes the full walk."""
+        go straight to orjson; anything else, or a secret-looking key, takes the full walk.
+        Scalars are checked inline: this runs twice per node span."""
         redact = self.redact
         if redact is not None and redact is not default_redact:
             return None
         budget = self.max_bytes
-        cls = type(value)
         try:
-            if cls is dict:
+            if type(value) is dict:
+                cache_get = _secret_cache.get
                 for key, item in value.items():
-                    if type(key) is not str or (redact is not None and is_secret_key(key)):
+                    if type(key) is not str:
                         return None
-                    budget = _flat_budget(item, budget)
+                    if redact is not None:
+                        secret = cache_get(key)
+                        if secret is None:
+                            secret = is_secret_key(key)
+                        if secret:
+                            return None
+                    icls = type(item)
+                    if icls is str:
+                        budget -= len(item) + 2
+                    elif icls in _SCALARS:
+                        budget -= 8
+                    else:
+                        budget = _flat_budget(item, budget)
                     if budget < 0:
                         return None
             elif _flat_budget(value, budget) < 0:

@@ -211,3 +211,25 @@ def test_inputs_are_recorded_under_any_sampling_decision_path(sampler):
     if sampler is None:  # in the span_start event too
         assert starts.at_start["sampled"]["input.value"] == '{"x":1}'
         assert starts.at_start["n1"]["input.value"] == '{"x":1,"log":[]}'
+
+
+@pytest.mark.parametrize("how", ["api", "plain-key"])
+def test_suppressed_instrumentation_makes_no_spans(spans, how):
+    """``suppress_instrumentation()`` (and the legacy plain context key) turns the wrappers into
+    call-throughs for the root and every node; tracing resumes once the block ends."""
+    from opentelemetry import context
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    graph = linear(2, name="quiet")
+    if how == "api":
+        with suppress_instrumentation():
+            assert graph.invoke({"x": 0})["x"] == 2
+    else:
+        token = context.attach(context.set_value("suppress_instrumentation", True))
+        try:
+            assert graph.invoke({"x": 0})["x"] == 2
+        finally:
+            context.detach(token)
+    assert spans().all == []
+    graph.invoke({"x": 0})
+    assert sorted(s.name for s in spans().all) == ["n1", "n2", "quiet"]
