@@ -530,7 +530,8 @@ def fold_observation(old: Row, new: Row) -> Row:
     return folded
 
 
-_TRACE_ROOT_FIELDS = (
+# Trace columns that only the root span fills (store.py merges them with the same rule).
+TRACE_ROOT_FIELDS = (
     "name",
     "user_id",
     "session_id",
@@ -567,7 +568,7 @@ def fold_trace(old: Row, new: Row) -> Row:
     folded["end_time_ns"] = _max(old["end_time_ns"], new["end_time_ns"])
     folded["level"] = _worse(old["level"], new["level"])
     winner, other = (new, old) if root_rank(new) >= root_rank(old) else (old, new)
-    for key in _TRACE_ROOT_FIELDS:
+    for key in TRACE_ROOT_FIELDS:
         value = winner[key]
         folded[key] = value if value is not None else other[key]
     return folded

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from swisper_studio.collector.mapping import MappedBatch, Row
+from swisper_studio.collector.mapping import TRACE_ROOT_FIELDS, MappedBatch, Row
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -128,28 +128,17 @@ ON CONFLICT (trace_id, id) DO UPDATE SET
 WHERE o.project_id = EXCLUDED.project_id
 """
 
+
 # 0 = no root seen, 1 = root start, 2 = root end (mapping.root_rank)
-_ROOT_RANK_NEW = (
-    "(CASE WHEN EXCLUDED.status <> 'RUNNING' THEN 2 "
-    "WHEN EXCLUDED.root_observation_id IS NOT NULL THEN 1 ELSE 0 END)"
-)
-_ROOT_RANK_OLD = (
-    "(CASE WHEN t.status <> 'RUNNING' THEN 2 "
-    "WHEN t.root_observation_id IS NOT NULL THEN 1 ELSE 0 END)"
-)
-_TRACE_ROOT_FIELDS = (
-    "name",
-    "user_id",
-    "session_id",
-    "input",
-    "output",
-    "metadata",
-    "tags",
-    "status",
-    "status_message",
-    "root_observation_id",
-    "service_name",
-)
+def _root_rank(row: str) -> str:
+    return (
+        f"(CASE WHEN {row}.status <> 'RUNNING' THEN 2 "
+        f"WHEN {row}.root_observation_id IS NOT NULL THEN 1 ELSE 0 END)"
+    )
+
+
+_ROOT_RANK_NEW = _root_rank("EXCLUDED")
+_ROOT_RANK_OLD = _root_rank("t")
 
 
 def _trace_prefer(column: str) -> str:
@@ -170,7 +159,7 @@ SELECT id, project_id, name, user_id, session_id, {_ts("start_time_ns")}, {_ts("
     status, status_message, root_observation_id, service_name
 FROM jsonb_populate_recordset(NULL::trace_in, %s::jsonb)
 ON CONFLICT (id) DO UPDATE SET
-    {", ".join(_trace_prefer(c) for c in _TRACE_ROOT_FIELDS)},
+    {", ".join(_trace_prefer(c) for c in TRACE_ROOT_FIELDS)},
     start_time = LEAST(t.start_time, EXCLUDED.start_time),
     end_time = GREATEST(t.end_time, EXCLUDED.end_time),
     level = CASE WHEN {_rank("EXCLUDED.level")} > {_rank("t.level")}
